@@ -1,0 +1,177 @@
+// Builds the whole gateway from its dependencies: one fetch handler serving
+// GraphQL (/graphql), the REST API (/api/v1) and a small index, behind one
+// edge that applies CORS, authentication and rate limits to every surface.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { createServerAdapter } from '@whatwg-node/server';
+import { createYoga } from 'graphql-yoga';
+import type { Redis } from 'ioredis';
+import type { Config } from './config.ts';
+import type { Context, EdgeContext } from './context.ts';
+import type { Database } from './db/database.ts';
+import { AppError } from './errors.ts';
+import { createCors } from './http/cors.ts';
+import { createGate, credentialsFrom, type Admission } from './http/gate.ts';
+import { createRateLimits, rateLimitHeaders } from './http/rate-limit.ts';
+import { createLlm, type Llm } from './llm/ollama.ts';
+import { createRestHandler, errorResponse, REST_PREFIX, type Execute } from './rest/handler.ts';
+import { jsonResponse } from './rest/envelope.ts';
+import { schema } from './schema/index.ts';
+import { createServices } from './services/services.ts';
+
+export type AppDeps = {
+  config: Config;
+  db: Database;
+  /** Defaults to the Ollama client for config.ollamaHost. */
+  llm?: Llm;
+  /** Shared counters for several instances; in-memory when absent. */
+  redis?: Redis;
+};
+
+type ServerContext = { req?: IncomingMessage };
+
+const GRAPHQL_PATH = '/graphql';
+
+export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost }), redis }: AppDeps) {
+  const services = createServices({ prisma: db.prisma, llm, config });
+  const rateLimits = createRateLimits({ redis });
+  const gate = createGate({ services, rateLimits });
+  const cors = createCors(config.corsOrigins);
+  const rest = createRestHandler({ bodyMaxBytes: config.bodyMaxBytes });
+
+  const yoga = createYoga<ServerContext & EdgeContext, Context>({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    cors: false, // the edge answers CORS for every path
+    landingPage: false,
+    batching: false,
+    graphiql: { title: 'Assistant gateway', headers: '{\n  "X-API-Key": "",\n  "X-API-Secret": ""\n}' },
+    renderGraphiQL,
+    logging: 'warn',
+    context: ({ viewer, requestId, signal, chargeOrganization }) => ({
+      viewer,
+      requestId,
+      signal,
+      chargeOrganization,
+      services,
+      prisma: db.prisma,
+    }),
+    plugins: [
+      EnvelopArmorPlugin({
+        maxDepth: { n: 10, ignoreIntrospection: true },
+        maxAliases: { n: 15 },
+        maxTokens: { n: 2000 },
+        costLimit: { maxCost: 5000 },
+        maxDirectives: { n: 20 },
+      }),
+    ],
+  });
+
+  /** Runs a REST route's operation through Yoga's own pipeline (same plugins, masking and context). */
+  const executorFor =
+    (request: Request, edge: EdgeContext): Execute =>
+    async (document, variables) => {
+      const { execute, contextFactory, schema: executableSchema } = yoga.getEnveloped({ ...edge, request, params: {} } as never);
+      const contextValue = await contextFactory();
+      return (await execute({ schema: executableSchema, document, variableValues: variables, contextValue })) as never;
+    };
+
+  function edgeContext(request: Request, admission: Admission, requestId: string): EdgeContext {
+    return { viewer: admission.viewer, requestId, signal: request.signal, chargeOrganization: admission.chargeOrganization };
+  }
+
+  function graphqlError(error: AppError): Response {
+    const headers: Record<string, string> = {};
+    if (error.extensions.retryAfter) headers['Retry-After'] = String(error.extensions.retryAfter);
+    return jsonResponse({ errors: [{ message: error.message, extensions: { code: error.extensions.code } }] }, statusOf(error), headers);
+  }
+
+  async function route(request: Request, url: URL, requestId: string, clientAddress: string, admission: { current?: Admission }) {
+    const isRest = url.pathname === REST_PREFIX || url.pathname.startsWith(`${REST_PREFIX}/`);
+    if (url.pathname === GRAPHQL_PATH || isRest) {
+      const resolved = isRest ? rest.resolve(request, url) : null;
+      if (resolved instanceof Response) return resolved;
+      const render = isRest ? errorResponse : graphqlError;
+      try {
+        admission.current = await gate.admit(credentialsFrom(request.headers), clientAddress);
+      } catch (error) {
+        if (!(error instanceof AppError)) throw error;
+        admission.current = { viewer: null, rateLimit: (error as { rateLimit?: never }).rateLimit, chargeOrganization: async () => {} };
+        return render(error);
+      }
+      const edge = edgeContext(request, admission.current, requestId);
+      if (resolved) return rest.run(request, url, resolved, executorFor(request, edge));
+      const declared = Number(request.headers.get('content-length'));
+      if (declared > config.bodyMaxBytes) {
+        return graphqlError(new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${config.bodyMaxBytes} bytes.`));
+      }
+      const response = await yoga.fetch(request, edge);
+      if (response.headers.get('content-type')?.startsWith('text/html')) {
+        // GraphiQL's page is large and never changes between requests of one version.
+        response.headers.set('Cache-Control', 'public, max-age=3600');
+      }
+      return response;
+    }
+    if (url.pathname === '/' && request.method === 'GET') {
+      return jsonResponse({ name: 'assistant-gateway', graphql: GRAPHQL_PATH, rest: `${REST_PREFIX}/`, health: '/healthz' }, 200);
+    }
+    if (url.pathname === '/healthz' && request.method === 'GET') {
+      await db.prisma.$queryRaw`SELECT 1`;
+      return jsonResponse({ status: 'ok' }, 200);
+    }
+    return errorResponse(new AppError('NOT_FOUND', `There is no endpoint ${request.method} ${url.pathname}; the API lives under ${REST_PREFIX}/ and ${GRAPHQL_PATH}.`));
+  }
+
+  async function handle(request: Request, serverContext: ServerContext): Promise<Response> {
+    const origin = request.headers.get('origin');
+    if (request.method === 'OPTIONS') return cors.preflight(request);
+    const requestId = request.headers.get('x-request-id')?.slice(0, 100) || randomUUID();
+    const clientAddress = serverContext.req?.socket.remoteAddress ?? 'local';
+    const url = new URL(request.url);
+    const admission: { current?: Admission } = {};
+    let response: Response;
+    try {
+      response = await route(request, url, requestId, clientAddress, admission);
+    } catch (error) {
+      console.error(`[${requestId}] ${request.method} ${url.pathname} failed:`, error);
+      response = jsonResponse(
+        { status: 'error', status_code: 500, detail: `Something went wrong on our side (request ${requestId}); please retry or report it.`, data: null },
+        500,
+      );
+    }
+    const headers = new Headers(response.headers);
+    for (const [name, value] of Object.entries(cors.headers(origin))) headers.set(name, value);
+    const rateLimit = admission.current?.rateLimit;
+    if (rateLimit) for (const [name, value] of Object.entries(rateLimitHeaders(rateLimit))) headers.set(name, value);
+    headers.set('X-Request-Id', requestId);
+    return new Response(response.body, { status: response.status, headers });
+  }
+
+  const adapter = createServerAdapter<ServerContext>(handle);
+
+  return {
+    /** The fetch handler: `app.fetch(new Request(...))` answers in process, as tests do. */
+    fetch: (request: Request) => adapter.fetch(request, {}),
+    /** The node:http request listener. */
+    nodeHandler: adapter,
+    services,
+    yoga,
+  };
+}
+
+export type App = ReturnType<typeof buildApp>;
+
+function statusOf(error: AppError): number {
+  switch (error.extensions.code) {
+    case 'UNAUTHENTICATED':
+      return 401;
+    case 'RATE_LIMITED':
+      return 429;
+    case 'PAYLOAD_TOO_LARGE':
+      return 413;
+    default:
+      return 400;
+  }
+}

@@ -1,0 +1,107 @@
+// The CLI's commands, run against the services either in the CLI's own process
+// or, when a gateway holds the data folder, inside the gateway (through the
+// control socket). Each returns a JSON-able result.
+import { parseArgs } from 'node:util';
+import { AppError } from '../errors.ts';
+import type { Services } from '../services/services.ts';
+
+export const USAGE = `Usage: npm run --silent cli -- <command> [options]
+
+  org create --name NAME [--rate-limit N]   create an organization; prints its client id and secret (once)
+  org list                                  list organizations
+  org rate-limit --org ID --per-hour N      set an organization's hourly request limit
+  key create --org ID                       add a secret (the old ones stay valid: rotate without downtime)
+  key list --org ID                         list an organization's secrets (hints only)
+  key revoke --org ID --key SECRET_ID       revoke a secret
+  signing-key rotate                        sign widget tokens with a new key (issued tokens stay valid)
+
+Options: --json prints JSON only.`;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const options = {
+  name: { type: 'string' },
+  'rate-limit': { type: 'string' },
+  org: { type: 'string' },
+  'per-hour': { type: 'string' },
+  key: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function parseCommand(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (!value) throw new UsageError(`--${flag} is required.`);
+  return value;
+}
+
+function count(value: string | undefined, flag: string): number {
+  const parsed = Number(required(value, flag));
+  if (!Number.isInteger(parsed) || parsed < 1) throw new UsageError(`--${flag} must be a whole number above 0.`);
+  return parsed;
+}
+
+/** Runs one command; throws UsageError for bad arguments and AppError for refused operations. */
+export async function runCommand(services: Services, argv: string[]): Promise<unknown> {
+  const { positionals, values } = parseCommand(argv);
+  const command = positionals.join(' ');
+  const { organizations, widgetTokens } = services;
+  switch (command) {
+    case 'org create': {
+      const created = await organizations.create({
+        name: required(values.name, 'name'),
+        rateLimitPerHour: values['rate-limit'] === undefined ? undefined : count(values['rate-limit'], 'rate-limit'),
+      });
+      return { organization_id: created.organizationId, client_id: created.clientId, client_secret: created.clientSecret };
+    }
+    case 'org list':
+      return (await organizations.list()).map((org) => ({
+        organization_id: org.id,
+        name: org.name,
+        client_id: org.clientId,
+        is_active: org.isActive,
+        rate_limit_per_hour: org.rateLimitPerHour,
+        created_at: org.createdAt.toISOString(),
+      }));
+    case 'org rate-limit': {
+      const org = await organizations.setRateLimit(required(values.org, 'org'), count(values['per-hour'], 'per-hour'));
+      return { organization_id: org.id, rate_limit_per_hour: org.rateLimitPerHour };
+    }
+    case 'key create': {
+      const created = await organizations.createSecret(required(values.org, 'org'));
+      return { organization_id: created.organizationId, client_id: created.clientId, secret_id: created.secretId, client_secret: created.clientSecret };
+    }
+    case 'key list':
+      return (await organizations.listSecrets(required(values.org, 'org'))).map((secret) => ({
+        secret_id: secret.id,
+        hint: `${secret.hint}…`,
+        created_at: secret.createdAt.toISOString(),
+        revoked_at: secret.revokedAt?.toISOString() ?? null,
+        last_used_at: secret.lastUsedAt?.toISOString() ?? null,
+      }));
+    case 'key revoke': {
+      const revoked = await organizations.revokeSecret(required(values.org, 'org'), required(values.key, 'key'));
+      return { secret_id: revoked.id, revoked_at: revoked.revokedAt?.toISOString() ?? null };
+    }
+    case 'signing-key rotate':
+      return { key_id: (await widgetTokens.rotate()).keyId };
+    default:
+      throw new UsageError(command ? `Unknown command "${command}".` : 'No command given.');
+  }
+}
+
+/** A failure as the CLI reports it, whether it happened here or in the gateway. */
+export function describeFailure(error: unknown): { message: string; usage: boolean } {
+  if (error instanceof UsageError) return { message: error.message, usage: true };
+  if (error instanceof AppError) return { message: error.message, usage: false };
+  throw error;
+}

@@ -1,0 +1,100 @@
+// `npm run --silent cli -- <command>`: manages organizations and keys. When a
+// gateway holds the data folder, the command runs inside it (control socket);
+// otherwise the CLI takes the folder's lock and opens the database itself.
+// With DATABASE_URL it simply connects.
+import { connect } from 'node:net';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { acquireDataLock, DataLockedError } from '../db/data-lock.ts';
+import { openDatabase } from '../db/database.ts';
+import { createLlm } from '../llm/ollama.ts';
+import { controlSocketPath } from '../runtime.ts';
+import { createServices } from '../services/services.ts';
+import { describeFailure, parseCommand, runCommand, USAGE } from './commands.ts';
+import type { ControlReply } from './control-socket.ts';
+
+/** Asks the running gateway; null when none is listening. */
+function viaGateway(config: Config, argv: string[]): Promise<ControlReply | null> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(controlSocketPath(config.dataDir));
+    let reply = '';
+    socket.setEncoding('utf8');
+    socket.on('connect', () => socket.write(`${JSON.stringify({ argv })}\n`));
+    socket.on('data', (chunk: string) => (reply += chunk));
+    socket.on('end', () => {
+      try {
+        resolve(JSON.parse(reply) as ControlReply);
+      } catch {
+        reject(new Error('The gateway gave no answer on its control socket.'));
+      }
+    });
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED') resolve(null);
+      else reject(error);
+    });
+  });
+}
+
+async function locally(config: Config, argv: string[]): Promise<ControlReply> {
+  const lock = config.databaseUrl ? null : await acquireDataLock(config.dataDir);
+  try {
+    const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir });
+    try {
+      const services = createServices({ prisma: db.prisma, llm: createLlm({ host: config.ollamaHost }), config });
+      try {
+        return { ok: true, result: await runCommand(services, argv) };
+      } catch (error) {
+        const failure = describeFailure(error);
+        return { ok: false, error: failure.message, usage: failure.usage };
+      }
+    } finally {
+      await db.close();
+    }
+  } finally {
+    await lock?.release();
+  }
+}
+
+function print(result: unknown, json: boolean) {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return;
+  }
+  const rows = Array.isArray(result) ? result : [result];
+  if (rows.length === 0) console.log('(none)');
+  for (const row of rows) {
+    console.log(Object.entries(row as object).map(([key, value]) => `${key}: ${value}`).join('\n'));
+    if (rows.length > 1) console.log('');
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  let json = false;
+  try {
+    const { values, positionals } = parseCommand(argv);
+    json = values.json === true;
+    if (values.help || positionals.length === 0) {
+      console.log(USAGE);
+      return values.help ? 0 : 2;
+    }
+    const config = loadConfig();
+    const reply = (config.databaseUrl ? null : await viaGateway(config, argv)) ?? (await locally(config, argv));
+    if (!reply.ok) {
+      console.error(reply.error);
+      if (reply.usage) console.error(`\n${USAGE}`);
+      return reply.usage ? 2 : 1;
+    }
+    print(reply.result, json);
+    return 0;
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof DataLockedError) {
+      console.error(error.message);
+      return 1;
+    }
+    const failure = describeFailure(error);
+    console.error(failure.message);
+    if (failure.usage) console.error(`\n${USAGE}`);
+    return failure.usage ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,100 @@
+// The one place that reads process.env. Parsed once at start-up into a typed
+// object; a wrong value stops start-up with a message naming the variable.
+import path from 'node:path';
+
+export type Config = {
+  port: number;
+  host: string;
+  /** Folder of the embedded database, its lock and the CLI's control socket. */
+  dataDir: string;
+  /** Unset: embedded PGlite in dataDir. */
+  databaseUrl?: string;
+  /** Unset: rate limits and pub/sub stay in this process's memory. */
+  redisUrl?: string;
+  ollamaHost: string;
+  ollamaModel: string;
+  ollamaEmbedModel: string;
+  /** Unset: any origin is echoed back (with credentials allowed). */
+  corsOrigins?: string[];
+  /** Default hourly request budget of new organizations. */
+  rateLimitPerHour: number;
+  maxConcurrentGenerations: number;
+  generationQueueSize: number;
+  uploadMaxBytes: number;
+  knowledgeUrlAllowHosts: string[];
+  /** Largest JSON body accepted by the REST and GraphQL endpoints. */
+  bodyMaxBytes: number;
+  logRequests: boolean;
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number between ${min} and ${max}, got "${raw}".`);
+  }
+  return value;
+}
+
+function url(env: Env, name: string, protocols: string[], fallback?: string): string | undefined {
+  const raw = env[name]?.trim() || fallback;
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL (${protocols.join(' or ')}), got "${raw}".`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must start with ${protocols.join(' or ')}, got "${raw}".`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function list(env: Env, name: string): string[] | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  return raw.split(',').map((item) => item.trim()).filter(Boolean);
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}".`);
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const origins = list(env, 'CORS_ORIGINS');
+  for (const origin of origins ?? []) {
+    if (origin !== '*' && !/^https?:\/\/[^/]+$/.test(origin)) {
+      throw new ConfigError(`CORS_ORIGINS must list origins such as https://shop.example.com (no path), got "${origin}".`);
+    }
+  }
+  return {
+    port: integer(env, 'PORT', 4000, 0, 65535),
+    host: env.HOST?.trim() || '0.0.0.0',
+    dataDir: path.resolve(env.DATA_DIR?.trim() || './data'),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgresql:', 'postgres:']),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    ollamaHost: url(env, 'OLLAMA_HOST', ['http:', 'https:'], 'http://127.0.0.1:11434')!,
+    ollamaModel: env.OLLAMA_MODEL?.trim() || 'llama3.2',
+    ollamaEmbedModel: env.OLLAMA_EMBED_MODEL?.trim() || 'nomic-embed-text',
+    corsOrigins: origins?.includes('*') ? undefined : origins,
+    rateLimitPerHour: integer(env, 'RATE_LIMIT_PER_HOUR', 1000, 1),
+    maxConcurrentGenerations: integer(env, 'MAX_CONCURRENT_GENERATIONS', 4, 1, 10_000),
+    generationQueueSize: integer(env, 'GENERATION_QUEUE_SIZE', 64, 0, 1_000_000),
+    uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 20 * 1024 * 1024, 1),
+    knowledgeUrlAllowHosts: list(env, 'KNOWLEDGE_URL_ALLOW_HOSTS') ?? [],
+    bodyMaxBytes: integer(env, 'BODY_MAX_BYTES', 1024 * 1024, 1024),
+    logRequests: boolean(env, 'LOG_REQUESTS', false),
+  };
+}

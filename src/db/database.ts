@@ -1,0 +1,94 @@
+// Opens the database the gateway runs on, migrated and ready: embedded PGlite by default,
+// PostgreSQL when a URL is given. The caller that opens a PGlite data folder holds its data
+// lock first (./data-lock.ts).
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import { PrismaClient } from '../../generated/prisma/client.ts';
+import { applyMigrations } from './migrate.ts';
+import { createPGliteAdapterFactory } from './pglite-adapter.ts';
+
+export type Database = {
+  prisma: PrismaClient;
+  kind: 'pglite' | 'postgres';
+  /** The embedded database itself, for what Prisma cannot express (extensions, bulk SQL). */
+  pglite?: PGlite;
+  /** Disconnects Prisma and closes the database or its pool. */
+  close(): Promise<void>;
+};
+
+export type OpenDatabaseOptions = {
+  /** `postgresql://…`; a Prisma-style `?schema=name` selects (and creates) that schema. */
+  databaseUrl?: string;
+  /** PGlite keeps its files in `<dataDir>/pglite`; without it, the database lives in memory. */
+  dataDir?: string;
+};
+
+const migrationsDir = path.resolve(import.meta.dirname, '../../prisma/migrations');
+
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  return options.databaseUrl ? openPostgres(options.databaseUrl) : openPGlite(options.dataDir);
+}
+
+async function openPGlite(dataDir: string | undefined): Promise<Database> {
+  let pgliteDir: string | undefined;
+  if (dataDir) {
+    pgliteDir = path.join(dataDir, 'pglite');
+    await mkdir(pgliteDir, { recursive: true });
+  }
+  const pglite = await PGlite.create({ dataDir: pgliteDir });
+  try {
+    const adapter = createPGliteAdapterFactory(pglite);
+    await applyMigrations(adapter, { migrationsDir });
+    const prisma = new PrismaClient({ adapter });
+    return {
+      prisma,
+      kind: 'pglite',
+      pglite,
+      async close() {
+        await prisma.$disconnect();
+        await pglite.close();
+      },
+    };
+  } catch (error) {
+    await pglite.close();
+    throw error;
+  }
+}
+
+async function openPostgres(databaseUrl: string): Promise<Database> {
+  const { connectionString, schema } = splitSchema(databaseUrl);
+  // pg ignores Prisma's `schema` parameter; a search path gives the migrations and any raw SQL
+  // the same schema as the client's generated queries (quoted, so its case is kept).
+  const adapter = new PrismaPg(
+    { connectionString, ...(schema && { options: `-c search_path=${quoteIdentifier(schema)}` }) },
+    schema ? { schema } : undefined,
+  );
+  if (schema) await createSchema(adapter, schema);
+  await applyMigrations(adapter, { migrationsDir });
+  const prisma = new PrismaClient({ adapter });
+  return { prisma, kind: 'postgres', close: () => prisma.$disconnect() };
+}
+
+function splitSchema(databaseUrl: string): { connectionString: string; schema?: string } {
+  const url = new URL(databaseUrl);
+  const schema = url.searchParams.get('schema') ?? undefined;
+  url.searchParams.delete('schema');
+  return { connectionString: url.toString(), schema };
+}
+
+// The engine creates tables in the search path's schema but not the schema itself.
+async function createSchema(adapter: SqlMigrationAwareDriverAdapterFactory, schema: string) {
+  const connection = await adapter.connect();
+  try {
+    await connection.executeScript(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`);
+  } finally {
+    await connection.dispose();
+  }
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

@@ -1,0 +1,91 @@
+// Serves /api/v1: finds the route, reads the body, runs the route's GraphQL
+// operation through the same execution path as /graphql, and wraps the result
+// in the documented envelope.
+import type { ExecutionResult } from 'graphql';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { AppError } from '../errors.ts';
+import { readJsonBody } from './body.ts';
+import { envelopeForErrors, failure, jsonResponse, success } from './envelope.ts';
+import { routes, type Method, type Route } from './routes.ts';
+
+export const REST_PREFIX = '/api/v1';
+
+export type Execute = (document: TypedDocumentNode<any, any>, variables: Record<string, unknown>) => Promise<ExecutionResult>;
+
+type Match = { route: Route; params: Record<string, string> } | { allowed: Method[] } | null;
+
+const segments = (path: string) => path.split('/').filter(Boolean);
+
+const compiled = routes.map((route) => ({ route, parts: segments(route.path) }));
+
+function match(method: string, path: string): Match {
+  const parts = segments(path);
+  const allowed: Method[] = [];
+  for (const { route, parts: pattern } of compiled) {
+    if (pattern.length !== parts.length) continue;
+    const params: Record<string, string> = {};
+    const fits = pattern.every((segment, i) => {
+      if (segment.startsWith(':')) {
+        try {
+          params[segment.slice(1)] = decodeURIComponent(parts[i]);
+          return true;
+        } catch {
+          return false;
+        }
+      }
+      return segment === parts[i];
+    });
+    if (!fits) continue;
+    if (route.method === method) return { route, params };
+    allowed.push(route.method);
+  }
+  return allowed.length > 0 ? { allowed } : null;
+}
+
+/** Renders an error as the envelope, with Retry-After where a retry can help. */
+export function errorResponse(error: AppError | { message: string; extensions?: Record<string, unknown> }): Response {
+  return errorsResponse([error]);
+}
+
+function errorsResponse(errors: ReadonlyArray<{ message: string; extensions?: Record<string, unknown> }>): Response {
+  const envelope = envelopeForErrors(errors.map((error) => ({ message: error.message, extensions: error.extensions })));
+  const retryAfter = errors[0].extensions?.retryAfter;
+  return jsonResponse(envelope, envelope.status_code, retryAfter ? { 'Retry-After': String(retryAfter) } : {});
+}
+
+export function createRestHandler({ bodyMaxBytes }: { bodyMaxBytes: number }) {
+  return {
+    /** The route for a request, answering 404/405 itself when there is none. */
+    resolve(request: Request, url: URL): { route: Route; params: Record<string, string> } | Response {
+      const found = match(request.method, url.pathname.slice(REST_PREFIX.length));
+      if (found === null) {
+        return jsonResponse(
+          failure(404, `There is no endpoint ${request.method} ${url.pathname}; see the API reference for the available paths.`),
+          404,
+        );
+      }
+      if ('allowed' in found) {
+        const allow = [...new Set(found.allowed)].join(', ');
+        return jsonResponse(failure(405, `${request.method} is not allowed on ${url.pathname}; use ${allow}.`), 405, { Allow: allow });
+      }
+      return found;
+    },
+
+    /** Runs a resolved route for an admitted request. */
+    async run(request: Request, url: URL, { route, params }: { route: Route; params: Record<string, string> }, execute: Execute) {
+      try {
+        const body = route.body ? await readJsonBody(request, bodyMaxBytes) : {};
+        const variables = route.variables({ params, query: url.searchParams, body });
+        const result = await execute(route.document, variables);
+        if (result.errors?.length) return errorsResponse(result.errors);
+        const reply = route.reply(result.data);
+        return jsonResponse(route.bare ? reply.data : success(reply.status, reply.detail, reply.data), reply.status);
+      } catch (error) {
+        if (error instanceof AppError) return errorResponse(error);
+        throw error;
+      }
+    },
+  };
+}
+
+export type RestHandler = ReturnType<typeof createRestHandler>;

@@ -1,0 +1,231 @@
+// The REST API as a table: each documented endpoint is a GraphQL operation
+// (src/rest/operations.graphql) plus how the path, query and body become its
+// variables and how its result becomes the documented reply.
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import * as op from './operations.generated.ts';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export type RouteInput = {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  /** The JSON body with its top-level keys in camelCase (the body's own values untouched). */
+  body: Record<string, unknown>;
+};
+
+export type Route = {
+  method: Method;
+  /** Path below /api/v1, with :name segments; matched with or without a trailing slash. */
+  path: string;
+  document: TypedDocumentNode<any, any>;
+  /** Whether the route reads a JSON body. */
+  body?: boolean;
+  variables: (input: RouteInput) => Record<string, unknown>;
+  /** The status and detail of a success; `data` is what the operation returned as `result`. */
+  reply: (data: any) => { status: number; detail: string; data: unknown };
+  /** A reply without the envelope (the widget-token endpoint, as documented). */
+  bare?: boolean;
+  /** Whether the route can answer with server-sent events (Accept: text/event-stream). */
+  stream?: boolean;
+};
+
+/** Query parameters arrive as text; numbers and booleans are converted when they look like one, otherwise GraphQL reports the field. */
+function param(query: URLSearchParams, name: string): unknown {
+  const raw = query.get(name);
+  if (raw === null || raw === '') return undefined;
+  if (/^-?\d+$/.test(raw)) return Number(raw);
+  if (raw === 'true' || raw === 'false') return raw === 'true';
+  return raw;
+}
+
+const page = ({ query }: RouteInput) => ({ limit: param(query, 'limit'), offset: param(query, 'offset') });
+const text = (query: URLSearchParams, name: string) => query.get(name) || undefined;
+
+const ok = (detail: string) => (data: unknown) => ({ status: 200, detail, data: (data as { result: unknown }).result });
+const created = (detail: string) => (data: unknown) => ({ status: 201, detail, data: (data as { result: unknown }).result });
+const deleted = (detail: string) => () => ({ status: 200, detail, data: null });
+
+export const routes: Route[] = [
+  {
+    method: 'POST',
+    path: '/auth/widget-token',
+    document: op.RestCreateWidgetTokenDocument,
+    body: true,
+    bare: true,
+    variables: ({ body }) => ({ clientId: body.clientId, previousToken: body.previousToken }),
+    reply: ok('Widget token issued'),
+  },
+
+  {
+    method: 'GET',
+    path: '/assistants',
+    document: op.RestListAssistantsDocument,
+    variables: (input) => ({ ...page(input), isActive: param(input.query, 'is_active') }),
+    reply: ok('Assistants retrieved'),
+  },
+  {
+    method: 'POST',
+    path: '/assistants',
+    document: op.RestCreateAssistantDocument,
+    body: true,
+    variables: ({ body }) => ({ input: body }),
+    reply: created('Assistant created'),
+  },
+  {
+    method: 'GET',
+    path: '/assistants/:id',
+    document: op.RestGetAssistantDocument,
+    variables: ({ params }) => ({ id: params.id }),
+    reply: ok('Assistant retrieved'),
+  },
+  ...(['PATCH', 'PUT'] as const).map(
+    (method): Route => ({
+      method,
+      path: '/assistants/:id',
+      document: op.RestUpdateAssistantDocument,
+      body: true,
+      variables: ({ params, body }) => ({ id: params.id, input: body }),
+      reply: ok('Assistant updated'),
+    }),
+  ),
+  {
+    method: 'DELETE',
+    path: '/assistants/:id',
+    document: op.RestDeleteAssistantDocument,
+    variables: ({ params }) => ({ id: params.id }),
+    reply: deleted('Assistant deleted'),
+  },
+
+  {
+    method: 'GET',
+    path: '/sessions',
+    document: op.RestListSessionsDocument,
+    variables: (input) => ({
+      ...page(input),
+      assistantId: text(input.query, 'assistant_id'),
+      visitorId: text(input.query, 'visitor_id'),
+    }),
+    reply: ok('Sessions retrieved'),
+  },
+  {
+    method: 'POST',
+    path: '/sessions',
+    document: op.RestCreateSessionDocument,
+    body: true,
+    variables: ({ body }) => ({ input: body }),
+    reply: created('Session created'),
+  },
+  {
+    method: 'GET',
+    path: '/sessions/:id',
+    document: op.RestGetSessionDocument,
+    variables: ({ params }) => ({ id: params.id }),
+    reply: ok('Session retrieved'),
+  },
+  {
+    method: 'GET',
+    path: '/sessions/:id/messages',
+    document: op.RestListSessionMessagesDocument,
+    variables: (input) => ({ id: input.params.id, ...page(input) }),
+    reply: (data: op.RestListSessionMessagesQuery) => ({ status: 200, detail: 'Messages retrieved', data: data.session.result }),
+  },
+  {
+    method: 'POST',
+    path: '/sessions/:id/messages',
+    document: op.RestSendSessionMessageDocument,
+    body: true,
+    stream: true,
+    variables: ({ params, body }) => ({ id: params.id, input: body }),
+    reply: created('Message sent and reply generated'),
+  },
+
+  {
+    method: 'GET',
+    path: '/conversations',
+    document: op.RestListConversationsDocument,
+    variables: (input) => ({
+      ...page(input),
+      customerId: text(input.query, 'customer_id'),
+      assistantId: text(input.query, 'assistant_id'),
+    }),
+    reply: ok('Conversations retrieved'),
+  },
+  {
+    method: 'POST',
+    path: '/conversations',
+    document: op.RestCreateConversationDocument,
+    body: true,
+    variables: ({ body }) => ({ input: body }),
+    reply: created('Conversation created'),
+  },
+  {
+    method: 'GET',
+    path: '/conversations/:id',
+    document: op.RestGetConversationDocument,
+    variables: ({ params }) => ({ id: params.id }),
+    reply: ok('Conversation retrieved'),
+  },
+  {
+    method: 'GET',
+    path: '/conversations/:id/messages',
+    document: op.RestListConversationMessagesDocument,
+    variables: (input) => ({ id: input.params.id, ...page(input) }),
+    reply: (data: op.RestListConversationMessagesQuery) => ({
+      status: 200,
+      detail: 'Messages retrieved',
+      data: data.conversation.result,
+    }),
+  },
+  {
+    method: 'POST',
+    path: '/conversations/:id/messages',
+    document: op.RestSendConversationMessageDocument,
+    body: true,
+    stream: true,
+    variables: ({ params, body }) => ({ id: params.id, input: body }),
+    reply: created('Message sent and reply generated'),
+  },
+
+  {
+    method: 'GET',
+    path: '/contexts',
+    document: op.RestListUserContextsDocument,
+    variables: page,
+    reply: ok('User contexts retrieved'),
+  },
+  {
+    method: 'POST',
+    path: '/contexts',
+    document: op.RestUpsertUserContextDocument,
+    body: true,
+    variables: ({ body }) => ({ input: body }),
+    reply: ({ result }: op.RestUpsertUserContextMutation) =>
+      result.created
+        ? { status: 201, detail: 'User context created', data: result.user_context }
+        : { status: 200, detail: 'User context existed; traits merged', data: result.user_context },
+  },
+  {
+    method: 'GET',
+    path: '/contexts/:key',
+    document: op.RestGetUserContextDocument,
+    variables: ({ params }) => ({ key: params.key }),
+    reply: ok('User context retrieved'),
+  },
+  ...(['PATCH', 'PUT'] as const).map(
+    (method): Route => ({
+      method,
+      path: '/contexts/:key',
+      document: op.RestUpdateUserContextDocument,
+      body: true,
+      variables: ({ params, body }) => ({ key: params.key, input: body }),
+      reply: ok('User context updated; traits merged'),
+    }),
+  ),
+  {
+    method: 'DELETE',
+    path: '/contexts/:key',
+    document: op.RestDeleteUserContextDocument,
+    variables: ({ params }) => ({ key: params.key }),
+    reply: deleted('User context deleted'),
+  },
+];

@@ -1,0 +1,10 @@
+// Assembles the schema from the domain files (each registers its own types).
+import { builder } from './builder.ts';
+import './organization.ts';
+import './assistant.ts';
+import './message.ts';
+import './session.ts';
+import './user-context.ts';
+import './conversation.ts';
+
+export const schema = builder.toSchema();

@@ -1,0 +1,67 @@
+import type { Prisma } from '../../generated/prisma/client.ts';
+import { builder } from './builder.ts';
+
+export type SourceShape = {
+  sourceId: string;
+  kind: 'file' | 'qa' | 'url';
+  title: string;
+  url: string | null;
+  snippet: string;
+  score: number;
+};
+
+const SourceRef = builder.objectRef<SourceShape>('Source').implement({
+  description: 'A knowledge-base passage a reply was grounded in.',
+  fields: (t) => ({
+    sourceId: t.exposeID('sourceId'),
+    kind: t.exposeString('kind', { description: 'file, qa or url.' }),
+    title: t.exposeString('title'),
+    url: t.exposeString('url', { nullable: true }),
+    snippet: t.exposeString('snippet'),
+    score: t.exposeFloat('score'),
+  }),
+});
+
+type MessageRow = Prisma.MessageGetPayload<object>;
+
+const UsageRef = builder.objectRef<MessageRow>('Usage').implement({
+  description: 'Tokens the model read and wrote for this reply, as Ollama counted them.',
+  fields: (t) => ({
+    promptTokens: t.int({ nullable: true, resolve: (m) => m.promptTokens }),
+    completionTokens: t.int({ nullable: true, resolve: (m) => m.completionTokens }),
+  }),
+});
+
+export const MessageRef = builder.prismaObject('Message', {
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    role: t.exposeString('role', { description: 'user or assistant.' }),
+    content: t.exposeString('content'),
+    status: t.exposeString('status', {
+      description: 'complete; incomplete (the reply was cut short, its content is what was generated); failed (no reply).',
+    }),
+    model: t.exposeString('model', { nullable: true }),
+    error: t.exposeString('error', { nullable: true, description: 'Why the reply is incomplete or failed.' }),
+    metadata: t.expose('metadata', { type: 'JSONObject' }),
+    sources: t.field({ type: [SourceRef], resolve: (m) => (m.sources ?? []) as SourceShape[] }),
+    usage: t.field({ type: UsageRef, nullable: true, resolve: (m) => (m.role === 'assistant' ? m : null) }),
+    latencyMs: t.exposeInt('latencyMs', { nullable: true, description: 'From the message arriving to the reply being stored.' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+export const SendMessageInput = builder.inputType('SendMessageInput', {
+  fields: (t) => ({
+    content: t.string({ required: true }),
+    metadata: t.field({ type: 'JSONObject' }),
+  }),
+});
+
+export const SendMessagePayload = builder
+  .objectRef<{ userMessage: MessageRow; assistantMessage: MessageRow }>('SendMessagePayload')
+  .implement({
+    fields: (t) => ({
+      userMessage: t.field({ type: MessageRef, resolve: (p) => p.userMessage }),
+      assistantMessage: t.field({ type: MessageRef, resolve: (p) => p.assistantMessage }),
+    }),
+  });

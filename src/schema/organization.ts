@@ -1,0 +1,48 @@
+import { builder } from './builder.ts';
+
+const WidgetTokenRef = builder
+  .objectRef<{ token: string; expiresIn: number; tokenType: string }>('WidgetToken')
+  .implement({
+    description: 'A short-lived token for a website visitor (send it as Authorization: Bearer <token>).',
+    fields: (t) => ({
+      token: t.exposeString('token'),
+      expiresIn: t.exposeInt('expiresIn', { description: 'Seconds until it expires.' }),
+      tokenType: t.exposeString('tokenType'),
+    }),
+  });
+
+const OrganizationRef = builder.prismaObject('Organization', {
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    clientId: t.exposeString('clientId'),
+    rateLimitPerHour: t.exposeInt('rateLimitPerHour'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  organization: t.prismaField({
+    type: OrganizationRef,
+    authScopes: { apiKey: true },
+    description: 'The organization the API key belongs to.',
+    resolve: (query, _root, _args, ctx) =>
+      ctx.prisma.organization.findUniqueOrThrow({ ...query, where: { id: ctx.viewer!.organizationId } }),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createWidgetToken: t.field({
+    type: WidgetTokenRef,
+    description:
+      'Issues a widget token for a client id, no secret needed. Pass the visitor\'s previous token ' +
+      '(expired up to 24 hours ago) to keep its visitor id and so its sessions.',
+    args: { clientId: t.arg.string({ required: true }), previousToken: t.arg.string() },
+    resolve: async (_root, { clientId, previousToken }, ctx) => {
+      const issued = await ctx.services.widgetTokens.issue(clientId, previousToken);
+      // Nobody is authenticated yet: the request counts against the client id's organization.
+      await ctx.chargeOrganization?.({ id: issued.organizationId, rateLimitPerHour: issued.rateLimitPerHour });
+      return issued;
+    },
+  }),
+}));

@@ -1,0 +1,170 @@
+// Sending a message: store it, ask the model with the persona, history and
+// user traits, store the reply. The user's message is stored before the model
+// is asked, so nothing the user said is lost when the model fails.
+import { z } from 'zod';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
+import { LlmError, type Llm } from '../llm/ollama.ts';
+import { AppError } from '../errors.ts';
+import { buildPrompt, type ChatTurn } from './prompt.ts';
+import { jsonObject, parseInput, parsePage, requiredText, type Page, type PageArgs } from './validation.ts';
+
+export type Message = Prisma.MessageGetPayload<object>;
+/** Exactly one of the two is set. */
+export type Thread = { sessionId: string; conversationId?: never } | { conversationId: string; sessionId?: never };
+
+export const MESSAGE_MAX_CHARS = 32_000;
+/** Earlier turns read for the prompt; trimming to the context window happens after. */
+const HISTORY_LIMIT = 200;
+/** Context window assumed when Ollama does not report one. */
+const FALLBACK_CONTEXT = 4096;
+/** Tokens kept free for the reply when the assistant sets no maximum. */
+const DEFAULT_REPLY_TOKENS = 1024;
+
+const sendSchema = z.object({
+  content: requiredText(MESSAGE_MAX_CHARS),
+  metadata: jsonObject().nullish(),
+});
+
+export type SendOptions = {
+  /** Aborted when the client goes away: generation stops and the partial reply is stored as incomplete. */
+  signal?: AbortSignal;
+  /** Called with each piece of the reply as the model produces it. */
+  onDelta?: (delta: string) => void;
+};
+
+function unavailable(error: LlmError): AppError {
+  const detail =
+    error.kind === 'model_missing' || error.kind === 'unreachable'
+      ? `${error.message} Your message was stored.`
+      : `The model could not reply: ${error.message} Your message was stored.`;
+  return new AppError('MODEL_UNAVAILABLE', detail, { retryAfter: error.kind === 'model_missing' ? undefined : 10 });
+}
+
+export function createChatService({ prisma, llm, defaultModel }: { prisma: PrismaClient; llm: Llm; defaultModel: string }) {
+  async function loadThread(thread: Thread) {
+    if (thread.sessionId) {
+      const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true } });
+      return { organizationId: session.organizationId, assistant: session.assistant, locale: session.locale, traits: null };
+    }
+    const conversation = await prisma.conversation.findUniqueOrThrow({
+      where: { id: thread.conversationId },
+      include: { assistant: true, userContext: true },
+    });
+    // A context created after the conversation still applies when its reference is the customer id.
+    const context =
+      conversation.userContext ??
+      (conversation.customerId
+        ? await prisma.userContext.findUnique({
+            where: {
+              organizationId_userReference: { organizationId: conversation.organizationId, userReference: conversation.customerId },
+            },
+          })
+        : null);
+    return {
+      organizationId: conversation.organizationId,
+      assistant: conversation.assistant,
+      locale: conversation.locale,
+      traits: (context?.traits ?? null) as Record<string, unknown> | null,
+    };
+  }
+
+  async function history(thread: Thread, before: Message): Promise<ChatTurn[]> {
+    const rows = await prisma.message.findMany({
+      where: { ...thread, id: { not: before.id }, status: { not: 'failed' }, createdAt: { lte: before.createdAt } },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: HISTORY_LIMIT,
+      select: { role: true, content: true },
+    });
+    return rows.reverse().map((row) => ({ role: row.role as ChatTurn['role'], content: row.content }));
+  }
+
+  return {
+    /** Messages of a thread the caller has already been allowed to see, oldest first. */
+    async listMessages(thread: Thread, args: PageArgs): Promise<Page<Message>> {
+      const { limit, offset } = parsePage(args);
+      const [items, total] = await Promise.all([
+        prisma.message.findMany({ where: thread, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: limit, skip: offset }),
+        prisma.message.count({ where: thread }),
+      ]);
+      return { items, total, limit, offset };
+    },
+
+    /**
+     * Sends a message to a thread the caller has already been allowed to use.
+     * Fails with MODEL_UNAVAILABLE (503) when the model gave no reply at all; a
+     * reply cut short is stored and returned with status "incomplete".
+     */
+    async send(thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }, options: SendOptions = {}) {
+      const data = parseInput(sendSchema, input);
+      const started = performance.now();
+      const { organizationId, assistant, locale, traits } = await loadThread(thread);
+      const userMessage = await prisma.message.create({
+        data: {
+          ...thread,
+          organizationId,
+          role: 'user',
+          content: data.content,
+          metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
+        },
+      });
+
+      const model = assistant.model ?? defaultModel;
+      const replyTokens = assistant.maxTokens ?? DEFAULT_REPLY_TOKENS;
+      let content = '';
+      let status: 'complete' | 'incomplete' | 'failed' = 'complete';
+      let failure: LlmError | null = null;
+      let usage: { promptTokens: number | null; completionTokens: number | null } = { promptTokens: null, completionTokens: null };
+      try {
+        const [info, turns] = await Promise.all([llm.modelInfo(model), history(thread, userMessage)]);
+        const { messages } = buildPrompt({
+          persona: assistant,
+          locale,
+          traits,
+          history: turns,
+          message: data.content,
+          contextLength: info.contextLength ?? FALLBACK_CONTEXT,
+          replyTokens,
+        });
+        const stream = llm.chatStream({
+          model,
+          messages,
+          temperature: assistant.temperature ?? undefined,
+          maxTokens: assistant.maxTokens ?? undefined,
+          signal: options.signal,
+        });
+        for await (const { delta } of stream) {
+          content += delta;
+          options.onDelta?.(delta);
+        }
+        const outcome = await stream.outcome;
+        usage = { promptTokens: outcome.promptTokens, completionTokens: outcome.completionTokens };
+        if (outcome.doneReason === 'aborted') status = 'incomplete';
+      } catch (error) {
+        if (!(error instanceof LlmError)) throw error;
+        failure = error;
+        status = content === '' ? 'failed' : 'incomplete';
+      }
+
+      const assistantMessage = await prisma.message.create({
+        data: {
+          ...thread,
+          organizationId,
+          role: 'assistant',
+          content,
+          status,
+          model,
+          error:
+            failure?.message ??
+            (status === 'incomplete' ? 'The client went away before the reply was finished.' : null),
+          promptTokens: usage.promptTokens,
+          completionTokens: usage.completionTokens,
+          latencyMs: Math.round(performance.now() - started),
+        },
+      });
+      if (status === 'failed' && failure) throw unavailable(failure);
+      return { userMessage, assistantMessage };
+    },
+  };
+}
+
+export type ChatService = ReturnType<typeof createChatService>;

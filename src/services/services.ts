@@ -1,0 +1,29 @@
+// Builds every service from its dependencies. Resolvers, the CLI and jobs call
+// these; nothing else holds business rules.
+import type { PrismaClient } from '../../generated/prisma/client.ts';
+import type { Config } from '../config.ts';
+import type { Llm } from '../llm/ollama.ts';
+import { createAssistantService } from './assistant.ts';
+import { createChatService } from './chat.ts';
+import { createConversationService } from './conversation.ts';
+import { createOrganizationService } from './organization.ts';
+import { createSessionService } from './session.ts';
+import { createUserContextService } from './user-context.ts';
+import { createWidgetTokenService } from './widget-token.ts';
+
+export function createServices({ prisma, llm, config }: { prisma: PrismaClient; llm: Llm; config: Config }) {
+  const organizations = createOrganizationService({ prisma, defaultRateLimit: config.rateLimitPerHour });
+  const assistants = createAssistantService({ prisma });
+  const userContexts = createUserContextService({ prisma });
+  return {
+    organizations,
+    widgetTokens: createWidgetTokenService({ prisma, organizations }),
+    assistants,
+    sessions: createSessionService({ prisma, assistants }),
+    conversations: createConversationService({ prisma, assistants, userContexts }),
+    userContexts,
+    chat: createChatService({ prisma, llm, defaultModel: config.ollamaModel }),
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;

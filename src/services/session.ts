@@ -1,0 +1,80 @@
+// Anonymous visitor sessions. A session opened with a widget token belongs to
+// that token's visitor: other visitors of the same organization cannot see it.
+import { z } from 'zod';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
+import { AppError, notFound } from '../errors.ts';
+import type { AssistantService } from './assistant.ts';
+import { isUuid, jsonObject, parseInput, parsePage, requiredText, text, type Page, type PageArgs } from './validation.ts';
+import type { Viewer } from './viewer.ts';
+
+export type Session = Prisma.SessionGetPayload<object>;
+
+export const localeSchema = text(35).regex(/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/, {
+  error: 'must be a language tag such as en or pt-BR',
+});
+
+const createSchema = z.object({
+  assistantId: z.string(),
+  visitorId: requiredText(255).nullish(),
+  locale: localeSchema.nullish(),
+  metadata: jsonObject().nullish(),
+});
+
+/** An assistant that may start new chats: visible to the viewer and active. */
+export async function activeAssistant(assistants: AssistantService, viewer: Viewer, id: string) {
+  const assistant = await assistants.get(viewer, id);
+  if (!assistant.isActive) {
+    throw new AppError('CONFLICT', `Assistant ${JSON.stringify(id)} is inactive; set is_active to true before starting chats with it.`);
+  }
+  return assistant;
+}
+
+export function createSessionService({ prisma, assistants }: { prisma: PrismaClient; assistants: AssistantService }) {
+  const visible = (viewer: Viewer): Prisma.SessionWhereInput =>
+    viewer.kind === 'widget'
+      ? { organizationId: viewer.organizationId, ownerSubject: viewer.subject }
+      : { organizationId: viewer.organizationId };
+
+  async function get(viewer: Viewer, id: string): Promise<Session> {
+    const session = isUuid(id) ? await prisma.session.findFirst({ where: { id, ...visible(viewer) } }) : null;
+    if (!session) throw notFound('Session', id);
+    return session;
+  }
+
+  return {
+    get,
+
+    async list(viewer: Viewer, args: PageArgs & { assistantId?: string | null; visitorId?: string | null }): Promise<Page<Session>> {
+      const { limit, offset } = parsePage(args);
+      if (args.assistantId && !isUuid(args.assistantId)) return { items: [], total: 0, limit, offset };
+      const where: Prisma.SessionWhereInput = {
+        ...visible(viewer),
+        ...(args.assistantId ? { assistantId: args.assistantId } : {}),
+        ...(args.visitorId ? { visitorId: args.visitorId } : {}),
+      };
+      const [items, total] = await Promise.all([
+        prisma.session.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], take: limit, skip: offset }),
+        prisma.session.count({ where }),
+      ]);
+      return { items, total, limit, offset };
+    },
+
+    async create(viewer: Viewer, input: z.input<typeof createSchema>): Promise<Session> {
+      const data = parseInput(createSchema, input);
+      const assistant = await activeAssistant(assistants, viewer, data.assistantId);
+      const owner = viewer.kind === 'widget' ? viewer.subject : null;
+      return prisma.session.create({
+        data: {
+          organizationId: viewer.organizationId,
+          assistantId: assistant.id,
+          visitorId: data.visitorId ?? owner,
+          ownerSubject: owner,
+          locale: data.locale ?? null,
+          metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
+        },
+      });
+    },
+  };
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;

@@ -1,0 +1,113 @@
+// Widget tokens: short-lived HS256 JWTs that let a website visitor chat
+// without the organization's secret. The signing keys live in the database so
+// that every instance and every restart shares them; the newest live key signs,
+// retired keys still verify until the tokens they signed can no longer be used.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { PrismaClient } from '../../generated/prisma/client.ts';
+import { AppError } from '../errors.ts';
+import type { OrganizationService } from './organization.ts';
+
+export const WIDGET_TOKEN_TTL_SECONDS = 3600;
+/** A visitor may present a token expired for up to this long to keep its visitor id. */
+const RENEWAL_GRACE_SECONDS = 24 * 3600;
+const ISSUER = 'assistant-gateway';
+const AUDIENCE = 'assistant-widget';
+const ALGORITHM = 'HS256';
+
+type Key = { id: string; secret: Uint8Array; retiredAt: Date | null };
+
+export type WidgetClaims = { organizationId: string; subject: string };
+
+export function createWidgetTokenService({ prisma, organizations }: { prisma: PrismaClient; organizations: OrganizationService }) {
+  let keys: Key[] | undefined;
+
+  async function loadKeys(): Promise<Key[]> {
+    const rows = await prisma.signingKey.findMany({ orderBy: { createdAt: 'desc' } });
+    keys = rows.map((row) => ({ id: row.id, secret: Buffer.from(row.secret, 'base64url'), retiredAt: row.retiredAt }));
+    return keys;
+  }
+
+  async function signingKey(): Promise<Key> {
+    const live = (keys ?? (await loadKeys())).find((key) => !key.retiredAt);
+    if (live) return live;
+    await prisma.signingKey.create({ data: { secret: randomBytes(32).toString('base64url') } });
+    return (await loadKeys()).find((key) => !key.retiredAt)!;
+  }
+
+  /** Finds the key named by a token; reloads once, since another instance may have rotated. */
+  async function keyById(id: unknown): Promise<Key> {
+    const find = (list: Key[]) => list.find((key) => key.id === id);
+    const key = find(keys ?? (await loadKeys())) ?? find(await loadKeys());
+    if (!key) throw new joseErrors.JWSSignatureVerificationFailed('unknown key');
+    return key;
+  }
+
+  async function verify(token: string, clockTolerance = 0): Promise<JWTPayload> {
+    const { payload } = await jwtVerify(token, async (header) => (await keyById(header.kid)).secret, {
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      algorithms: [ALGORITHM],
+      clockTolerance,
+      requiredClaims: ['exp', 'sub', 'org'],
+    });
+    return payload;
+  }
+
+  return {
+    /** Makes sure a signing key exists (first start). */
+    async ensureKey(): Promise<void> {
+      await signingKey();
+    },
+
+    /**
+     * Issues a token for a client id. A previous token of the same organization
+     * (expired for up to 24 h) keeps its visitor id, so a returning visitor
+     * keeps access to the sessions it opened.
+     */
+    async issue(clientId: string, previousToken?: string | null) {
+      const org = await organizations.findByClientId(clientId);
+      if (!org || !org.isActive) {
+        throw new AppError('UNAUTHENTICATED', 'Unknown or inactive client_id: use the client id printed when the organization was created.');
+      }
+      let subject: string = randomUUID();
+      if (previousToken) {
+        const previous = await verify(previousToken, RENEWAL_GRACE_SECONDS).catch(() => null);
+        if (previous?.org === org.id && typeof previous.sub === 'string') subject = previous.sub;
+      }
+      const key = await signingKey();
+      const token = await new SignJWT({ org: org.id })
+        .setProtectedHeader({ alg: ALGORITHM, kid: key.id, typ: 'JWT' })
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setSubject(subject)
+        .setIssuedAt()
+        .setExpirationTime(`${WIDGET_TOKEN_TTL_SECONDS}s`)
+        .sign(key.secret);
+      return { token, expiresIn: WIDGET_TOKEN_TTL_SECONDS, tokenType: 'Bearer' as const, organizationId: org.id, rateLimitPerHour: org.rateLimitPerHour };
+    },
+
+    /** The claims of a valid token, or null (expired, forged, wrong audience or algorithm). */
+    async verify(token: string): Promise<WidgetClaims | null> {
+      const payload = await verify(token).catch(() => null);
+      if (!payload || typeof payload.org !== 'string' || typeof payload.sub !== 'string') return null;
+      return { organizationId: payload.org, subject: payload.sub };
+    },
+
+    /**
+     * Starts signing with a new key. The old one is retired but still verifies,
+     * so tokens already handed out keep working until they expire.
+     */
+    async rotate(): Promise<{ keyId: string }> {
+      await prisma.signingKey.updateMany({ where: { retiredAt: null }, data: { retiredAt: new Date() } });
+      const created = await prisma.signingKey.create({ data: { secret: randomBytes(32).toString('base64url') } });
+      // Keys retired long enough ago can no longer verify anything useful.
+      const cutoff = new Date(Date.now() - (WIDGET_TOKEN_TTL_SECONDS + RENEWAL_GRACE_SECONDS) * 1000);
+      await prisma.signingKey.deleteMany({ where: { retiredAt: { lt: cutoff } } });
+      await loadKeys();
+      return { keyId: created.id };
+    },
+  };
+}
+
+export type WidgetTokenService = ReturnType<typeof createWidgetTokenService>;

@@ -1,0 +1,216 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { cp, mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import { Prisma } from '../generated/prisma/client.ts';
+import { acquireDataLock, DataLockedError, isDataLocked } from '../src/db/data-lock.ts';
+import { openDatabase, type Database } from '../src/db/database.ts';
+import { applyMigrations, MigrationError } from '../src/db/migrate.ts';
+import { createPGliteAdapterFactory } from '../src/db/pglite-adapter.ts';
+
+// Starting a PGlite (initdb in WebAssembly) takes 2–3 s.
+const SLOW = 60_000;
+const repoMigrations = path.resolve(import.meta.dirname, '../prisma/migrations');
+const modelTables = Object.values(Prisma.ModelName);
+// Empty to skip the PostgreSQL tests on a machine without a server.
+const postgresUrl = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'gateway-db-test-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function open(options: Parameters<typeof openDatabase>[0]): Promise<Database> {
+  const db = await openDatabase(options);
+  cleanups.push(() => db.close());
+  return db;
+}
+
+async function migrationNames(): Promise<string[]> {
+  const entries = await readdir(repoMigrations, { withFileTypes: true });
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+}
+
+async function createOrganization(db: Database, name: string) {
+  return db.prisma.organization.create({
+    data: { name, clientId: `client-${name}`, rateLimitPerHour: 1000 },
+  });
+}
+
+describe('embedded PGlite', () => {
+  test('a fresh in-memory database has a table for every model', { timeout: SLOW }, async () => {
+    const db = await open({});
+    const tables = await db.prisma.$queryRaw<Array<{ table_name: string }>>`
+      SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`;
+
+    expect(db.kind).toBe('pglite');
+    expect(tables.map((row) => row.table_name)).toEqual(
+      expect.arrayContaining([...modelTables, '_prisma_migrations']),
+    );
+    expect(await db.prisma.organization.count()).toBe(0);
+  });
+
+  test('a data folder reopened keeps its rows and applies no migration twice', { timeout: SLOW }, async () => {
+    const dataDir = await tempDir();
+    const first = await openDatabase({ dataDir });
+    const created = await createOrganization(first, 'kept');
+    const appliedBefore = await first.prisma.$queryRaw<Array<{ migration_name: string; finished_at: Date }>>`
+      SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name`;
+    await first.close();
+
+    const again = await open({ dataDir });
+    const appliedAfter = await again.prisma.$queryRaw`
+      SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name`;
+
+    expect(appliedBefore.map((row) => row.migration_name)).toEqual(await migrationNames());
+    expect(appliedAfter).toEqual(appliedBefore);
+    expect(await applyMigrations(createPGliteAdapterFactory(again.pglite!), { migrationsDir: repoMigrations }))
+      .toEqual({ applied: [] });
+    expect(await again.prisma.organization.findUnique({ where: { id: created.id } })).toMatchObject({
+      name: 'kept',
+    });
+  });
+});
+
+describe.skipIf(!postgresUrl)('PostgreSQL', () => {
+  test('a database URL with ?schema= is migrated into that schema, once', { timeout: SLOW }, async () => {
+    const schema = `gateway_test_${process.pid}_${Date.now()}`;
+    const url = new URL(postgresUrl);
+    url.searchParams.set('schema', schema);
+
+    const first = await open({ databaseUrl: url.toString() });
+    cleanups.push(() => first.prisma.$executeRawUnsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+    await createOrganization(first, 'on-postgres');
+    const tables = await first.prisma.$queryRaw<Array<{ table_name: string }>>`
+      SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema}`;
+
+    const again = await open({ databaseUrl: url.toString() });
+    const applied = await again.prisma.$queryRaw<Array<{ migration_name: string }>>`
+      SELECT migration_name FROM _prisma_migrations ORDER BY migration_name`;
+
+    expect(first.kind).toBe('postgres');
+    expect(tables.map((row) => row.table_name)).toEqual(
+      expect.arrayContaining([...modelTables, '_prisma_migrations']),
+    );
+    expect(applied.map((row) => row.migration_name)).toEqual(await migrationNames());
+    expect(await again.prisma.organization.count()).toBe(1);
+  });
+});
+
+describe('migrations', () => {
+  test('a broken migration stops with its SQL error and is never recorded as applied', { timeout: SLOW }, async () => {
+    const migrationsDir = path.join(await tempDir(), 'migrations');
+    await cp(repoMigrations, migrationsDir, { recursive: true });
+    await mkdir(path.join(migrationsDir, '29991231000000_broken'));
+    await writeFile(
+      path.join(migrationsDir, '29991231000000_broken', 'migration.sql'),
+      'CREATE TABLE "HalfDone" (id INTEGER);\nCREATE TABLEX "Typo" (id INTEGER);\n',
+    );
+    const pg = await PGlite.create();
+    cleanups.push(() => pg.close());
+    const adapter = createPGliteAdapterFactory(pg);
+
+    const failure = applyMigrations(adapter, { migrationsDir });
+    await expect(failure).rejects.toThrow(MigrationError);
+    await expect(failure).rejects.toThrow(/syntax error at or near "TABLEX"/);
+
+    const broken = await pg.query<{ finished_at: Date | null }>(
+      `SELECT finished_at FROM _prisma_migrations WHERE migration_name = '29991231000000_broken'`,
+    );
+    expect(broken.rows).toEqual([{ finished_at: null }]);
+    expect((await pg.query(`SELECT to_regclass('"HalfDone"') AS t`)).rows).toEqual([{ t: null }]);
+    await expect(applyMigrations(adapter, { migrationsDir })).rejects.toThrow(/failed migrations/);
+  });
+
+  test('an error thrown by the driver is reported by its own message', async () => {
+    const unreachable: SqlMigrationAwareDriverAdapterFactory = {
+      provider: 'postgres',
+      adapterName: 'unreachable',
+      connect: () => Promise.reject(new Error('the database is on the moon')),
+      connectToShadowDb: () => Promise.reject(new Error('so is the shadow')),
+    };
+
+    const failure = applyMigrations(unreachable, { migrationsDir: repoMigrations });
+
+    await expect(failure).rejects.toThrow('the database is on the moon');
+    await expect(failure).rejects.not.toThrow(/External error/);
+  });
+});
+
+describe('data folder lock', () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const child of children) child.kill('SIGKILL');
+  });
+
+  // Another process holding the lock, as a second gateway or the CLI would.
+  async function holdInAnotherProcess(dataDir: string): Promise<ChildProcess> {
+    const lockModule = pathToFileURL(path.resolve(import.meta.dirname, '../src/db/data-lock.ts'));
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { acquireDataLock } from ${JSON.stringify(lockModule.href)};
+         await acquireDataLock(process.argv[1]);
+         console.log('locked');
+         setInterval(() => {}, 60_000);`,
+        dataDir,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    children.push(child);
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+    expect(line.toString().trim()).toBe('locked');
+    return child;
+  }
+
+  test('a second process is refused, with the holder pid and the folder named', { timeout: SLOW }, async () => {
+    const dataDir = await tempDir();
+    const holder = await holdInAnotherProcess(dataDir);
+
+    const refusal = acquireDataLock(dataDir);
+
+    await expect(refusal).rejects.toThrow(DataLockedError);
+    await expect(refusal).rejects.toMatchObject({ holderPid: holder.pid });
+    await expect(refusal).rejects.toThrow(
+      `Data folder ${dataDir} is in use by process ${holder.pid} (another gateway or CLI)`,
+    );
+    expect(await isDataLocked(dataDir)).toBe(true);
+  });
+
+  test('the lock of a process that died is taken over at once', { timeout: SLOW }, async () => {
+    const dataDir = await tempDir();
+    const holder = await holdInAnotherProcess(dataDir);
+    holder.kill('SIGKILL');
+    await once(holder, 'exit');
+
+    expect(await isDataLocked(dataDir)).toBe(false);
+    const lock = await acquireDataLock(dataDir);
+    expect(await isDataLocked(dataDir)).toBe(true);
+    await lock.release();
+    expect(await isDataLocked(dataDir)).toBe(false);
+  });
+
+  test('a folder held by this process cannot be taken a second time until released', async () => {
+    const dataDir = await tempDir();
+    const lock = await acquireDataLock(dataDir);
+    cleanups.push(() => lock.release());
+
+    await expect(acquireDataLock(dataDir)).rejects.toMatchObject({ holderPid: process.pid });
+    await lock.release();
+    const again = await acquireDataLock(dataDir);
+    await again.release();
+  });
+});
