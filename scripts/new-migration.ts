@@ -11,9 +11,10 @@ const root = path.resolve(import.meta.dirname, '..');
 const migrationsDir = path.join(root, 'prisma', 'migrations');
 const schemaPath = path.join(root, 'prisma', 'schema.prisma');
 
-const name = process.argv[2];
-if (!name || !/^[a-z0-9_]+$/.test(name)) {
-  console.error('Usage: npm run db:migration -- <name>   (lower case, digits and underscores)');
+// As Prisma names its folders: `Add users` and `add-users` both become `add_users`.
+const name = (process.argv[2] ?? '').toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+if (!name) {
+  console.error('Usage: npm run db:migration -- <name>   (for example: add_user_roles)');
   process.exit(2);
 }
 

@@ -38,8 +38,8 @@ export class AppError extends GraphQLError {
   declare readonly extensions: AppErrorExtensions;
 
   constructor(code: ErrorCodeName, message: string, extra: Omit<AppErrorExtensions, 'code'> = {}) {
+    // The name stays GraphQLError: Yoga's masking recognises safe errors by it.
     super(message, { extensions: { code, ...extra } });
-    this.name = 'AppError';
   }
 }
 

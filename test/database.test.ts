@@ -6,10 +6,10 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
-import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test } from 'vitest';
 import { Prisma } from '../generated/prisma/client.ts';
 import { acquireDataLock, DataLockedError, isDataLocked } from '../src/db/data-lock.ts';
-import { openDatabase, type Database } from '../src/db/database.ts';
+import { createPostgresAdapterFactory, openDatabase, type Database } from '../src/db/database.ts';
 import { applyMigrations, MigrationError } from '../src/db/migrate.ts';
 import { createPGliteAdapterFactory } from '../src/db/pglite-adapter.ts';
 
@@ -40,6 +40,18 @@ async function open(options: Parameters<typeof openDatabase>[0]): Promise<Databa
 async function migrationNames(): Promise<string[]> {
   const entries = await readdir(repoMigrations, { withFileTypes: true });
   return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort();
+}
+
+// The project's migrations followed by one whose second statement is a typo.
+async function migrationsWithBrokenOne(): Promise<string> {
+  const migrationsDir = path.join(await tempDir(), 'migrations');
+  await cp(repoMigrations, migrationsDir, { recursive: true });
+  await mkdir(path.join(migrationsDir, '29991231000000_broken'));
+  await writeFile(
+    path.join(migrationsDir, '29991231000000_broken', 'migration.sql'),
+    'CREATE TABLE "HalfDone" (id INTEGER);\nCREATE TABLEX "Typo" (id INTEGER);\n',
+  );
+  return migrationsDir;
 }
 
 async function createOrganization(db: Database, name: string) {
@@ -84,18 +96,33 @@ describe('embedded PGlite', () => {
 });
 
 describe.skipIf(!postgresUrl)('PostgreSQL', () => {
-  test('a database URL with ?schema= is migrated into that schema, once', { timeout: SLOW }, async () => {
+  // A schema of its own per test, so runs never collide; dropped afterwards.
+  async function throwawaySchemaUrl(): Promise<string> {
     const schema = `gateway_test_${process.pid}_${Date.now()}`;
+    cleanups.push(() => runOnPostgres(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
     const url = new URL(postgresUrl);
     url.searchParams.set('schema', schema);
+    return url.toString();
+  }
 
-    const first = await open({ databaseUrl: url.toString() });
-    cleanups.push(() => first.prisma.$executeRawUnsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+  async function runOnPostgres(sql: string, url = postgresUrl) {
+    const connection = await createPostgresAdapterFactory(url).connect();
+    try {
+      await connection.executeScript(sql);
+    } finally {
+      await connection.dispose();
+    }
+  }
+
+  test('a database URL with ?schema= is migrated into that schema, once', { timeout: SLOW }, async () => {
+    const url = await throwawaySchemaUrl();
+    const schema = new URL(url).searchParams.get('schema');
+
+    const first = await open({ databaseUrl: url });
     await createOrganization(first, 'on-postgres');
     const tables = await first.prisma.$queryRaw<Array<{ table_name: string }>>`
       SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema}`;
-
-    const again = await open({ databaseUrl: url.toString() });
+    const again = await open({ databaseUrl: url });
     const applied = await again.prisma.$queryRaw<Array<{ migration_name: string }>>`
       SELECT migration_name FROM _prisma_migrations ORDER BY migration_name`;
 
@@ -106,17 +133,33 @@ describe.skipIf(!postgresUrl)('PostgreSQL', () => {
     expect(applied.map((row) => row.migration_name)).toEqual(await migrationNames());
     expect(await again.prisma.organization.count()).toBe(1);
   });
+
+  test('a broken migration on PostgreSQL leaves nothing half applied', { timeout: SLOW }, async () => {
+    const url = await throwawaySchemaUrl();
+    await runOnPostgres(`CREATE SCHEMA "${new URL(url).searchParams.get('schema')}"`);
+    const migrationsDir = await migrationsWithBrokenOne();
+    const adapter = createPostgresAdapterFactory(url);
+
+    await expect(applyMigrations(adapter, { migrationsDir })).rejects.toThrow(
+      /syntax error at or near "TABLEX"/,
+    );
+
+    const db = await open({ databaseUrl: url }).catch((error: Error) => error);
+    expect(db).toBeInstanceOf(MigrationError);
+    const connection = await adapter.connect();
+    cleanups.push(() => connection.dispose());
+    const halfDone = await connection.queryRaw({
+      sql: `SELECT to_regclass('"HalfDone"')::text AS t`,
+      args: [],
+      argTypes: [],
+    });
+    expect(halfDone.rows).toEqual([[null]]);
+  });
 });
 
 describe('migrations', () => {
   test('a broken migration stops with its SQL error and is never recorded as applied', { timeout: SLOW }, async () => {
-    const migrationsDir = path.join(await tempDir(), 'migrations');
-    await cp(repoMigrations, migrationsDir, { recursive: true });
-    await mkdir(path.join(migrationsDir, '29991231000000_broken'));
-    await writeFile(
-      path.join(migrationsDir, '29991231000000_broken', 'migration.sql'),
-      'CREATE TABLE "HalfDone" (id INTEGER);\nCREATE TABLEX "Typo" (id INTEGER);\n',
-    );
+    const migrationsDir = await migrationsWithBrokenOne();
     const pg = await PGlite.create();
     cleanups.push(() => pg.close());
     const adapter = createPGliteAdapterFactory(pg);
@@ -149,11 +192,6 @@ describe('migrations', () => {
 });
 
 describe('data folder lock', () => {
-  const children: ChildProcess[] = [];
-  afterAll(() => {
-    for (const child of children) child.kill('SIGKILL');
-  });
-
   // Another process holding the lock, as a second gateway or the CLI would.
   async function holdInAnotherProcess(dataDir: string): Promise<ChildProcess> {
     const lockModule = pathToFileURL(path.resolve(import.meta.dirname, '../src/db/data-lock.ts'));
@@ -170,7 +208,12 @@ describe('data folder lock', () => {
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
-    children.push(child);
+    // Registered after the folder's own cleanup, so it runs first: the holder must not outlive it.
+    cleanups.push(async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    });
     const [line] = (await once(child.stdout!, 'data')) as [Buffer];
     expect(line.toString().trim()).toBe('locked');
     return child;

@@ -47,6 +47,8 @@ const heldHere = new Set<string>();
 /**
  * Takes the data folder (creating it if needed) for this process, or throws DataLockedError
  * naming the live holder. Released by `release()` or, at the latest, when the process exits.
+ * Should the lock be lost later (its folder removed or taken by another process),
+ * `onCompromised` runs; by default it throws, which stops the process.
  */
 export async function acquireDataLock(
   dataDir: string,
@@ -56,7 +58,9 @@ export async function acquireDataLock(
   const dir = await realpath(dataDir);
   const state = await inspectLock(dir);
   if (state.held) throw new DataLockedError(dataDir, state.pid);
-  // Left by a holder that is gone: proper-lockfile alone would wait for its mtime to age.
+  // Left by a holder that is gone: proper-lockfile alone would wait for its mtime to age. (Two
+  // processes taking over the same stale lock at the same instant can both win, as with
+  // proper-lockfile's own stale check; a narrow window, after a crash only.)
   if (state.stale) await rm(path.join(dir, LOCK_DIR), { recursive: true, force: true });
 
   let unlock: () => Promise<void>;

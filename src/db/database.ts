@@ -59,17 +59,41 @@ async function openPGlite(dataDir: string | undefined): Promise<Database> {
 }
 
 async function openPostgres(databaseUrl: string): Promise<Database> {
-  const { connectionString, schema } = splitSchema(databaseUrl);
-  // pg ignores Prisma's `schema` parameter; a search path gives the migrations and any raw SQL
-  // the same schema as the client's generated queries (quoted, so its case is kept).
-  const adapter = new PrismaPg(
-    { connectionString, ...(schema && { options: `-c search_path=${quoteIdentifier(schema)}` }) },
-    schema ? { schema } : undefined,
-  );
+  const adapter = createPostgresAdapterFactory(databaseUrl);
+  const { schema } = splitSchema(databaseUrl);
   if (schema) await createSchema(adapter, schema);
   await applyMigrations(adapter, { migrationsDir });
   const prisma = new PrismaClient({ adapter });
   return { prisma, kind: 'postgres', close: () => prisma.$disconnect() };
+}
+
+/** A factory for PostgreSQL that honours Prisma's `?schema=` and applies migrations whole. */
+export function createPostgresAdapterFactory(databaseUrl: string): SqlMigrationAwareDriverAdapterFactory {
+  const { connectionString, schema } = splitSchema(databaseUrl);
+  // pg ignores Prisma's `schema` parameter. The adapter's schema option points the client's
+  // queries and the engine's introspection there (without it the engine looks for
+  // _prisma_migrations in public and fails on the second start); the search path sends the
+  // migrations' unqualified CREATE TABLEs and any raw SQL to the same place.
+  const factory = new PrismaPg(
+    { connectionString, ...(schema && { options: `-c search_path=${quoteIdentifier(schema)}` }) },
+    schema ? { schema } : undefined,
+  );
+  // @prisma/adapter-pg runs a script one `;`-separated piece at a time: a failing migration
+  // stays half applied, and a `;` in a string or a $$ body splits a statement. Sent whole, the
+  // script runs as one implicit transaction, as with Prisma's native engine.
+  const whole = async (connecting: ReturnType<PrismaPg['connect']>) => {
+    const adapter = await connecting;
+    adapter.executeScript = async (script) => {
+      await adapter.underlyingDriver().query(script);
+    };
+    return adapter;
+  };
+  return {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: () => whole(factory.connect()),
+    connectToShadowDb: () => whole(factory.connectToShadowDb()),
+  };
 }
 
 function splitSchema(databaseUrl: string): { connectionString: string; schema?: string } {
