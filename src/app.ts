@@ -2,7 +2,7 @@
 // GraphQL (/graphql), the REST API (/api/v1) and a small index, behind one
 // edge that applies CORS, authentication and rate limits to every surface.
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createServerAdapter } from '@whatwg-node/server';
@@ -146,14 +146,15 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     const rateLimit = admission.current?.rateLimit;
     if (rateLimit) for (const [name, value] of Object.entries(rateLimitHeaders(rateLimit))) headers.set(name, value);
     headers.set('X-Request-Id', requestId);
-    return new Response(response.body, { status: response.status, headers });
+    // Node writes the reason phrase it is given; an empty one reads as a broken status line.
+    return new Response(response.body, { status: response.status, statusText: STATUS_CODES[response.status], headers });
   }
 
   const adapter = createServerAdapter<ServerContext>(handle);
 
   return {
     /** The fetch handler: `app.fetch(new Request(...))` answers in process, as tests do. */
-    fetch: (request: Request) => adapter.fetch(request, {}),
+    fetch: async (request: Request): Promise<Response> => adapter.fetch(request, {}),
     /** The node:http request listener. */
     nodeHandler: adapter,
     services,

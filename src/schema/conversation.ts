@@ -1,10 +1,8 @@
 import { AssistantRef } from './assistant.ts';
 import { builder } from './builder.ts';
-import { MessageRef, SendMessageInput, SendMessagePayload } from './message.ts';
+import { MessagePage, SendMessageInput, SendMessagePayload } from './message.ts';
 import { pageArgs, pageRef } from './page.ts';
 import { UserContextRef } from './user-context.ts';
-
-const ConversationMessagePage = pageRef('ConversationMessage', MessageRef);
 
 export const ConversationRef = builder.prismaObject('Conversation', {
   description: 'A known customer\'s persistent chat with an assistant.',
@@ -21,7 +19,7 @@ export const ConversationRef = builder.prismaObject('Conversation', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     messages: t.field({
-      type: ConversationMessagePage,
+      type: MessagePage,
       description: 'Messages, oldest first.',
       args: pageArgs,
       resolve: (conversation, args, ctx) => ctx.services.chat.listMessages({ conversationId: conversation.id }, args),

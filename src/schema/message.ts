@@ -1,5 +1,6 @@
 import type { Prisma } from '../../generated/prisma/client.ts';
 import { builder } from './builder.ts';
+import { pageRef } from './page.ts';
 
 export type SourceShape = {
   sourceId: string;
@@ -65,3 +66,5 @@ export const SendMessagePayload = builder
       assistantMessage: t.field({ type: MessageRef, resolve: (p) => p.assistantMessage }),
     }),
   });
+
+export const MessagePage = pageRef('Message', MessageRef);

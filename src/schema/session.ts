@@ -1,9 +1,7 @@
 import { AssistantRef } from './assistant.ts';
 import { builder } from './builder.ts';
-import { MessageRef, SendMessageInput, SendMessagePayload } from './message.ts';
+import { MessagePage, SendMessageInput, SendMessagePayload } from './message.ts';
 import { pageArgs, pageRef } from './page.ts';
-
-const MessagePage = pageRef('Message', MessageRef);
 
 export const SessionRef = builder.prismaObject('Session', {
   description: 'An anonymous visitor\'s chat with an assistant.',

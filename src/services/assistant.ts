@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { notFound } from '../errors.ts';
-import { defined, isUuid, jsonObject, parseInput, parsePage, requiredText, text, type Page, type PageArgs } from './validation.ts';
+import { defined, isUuid, jsonObject, parseInput, findPage, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
 export type Assistant = Prisma.AssistantGetPayload<object>;
@@ -68,13 +68,12 @@ export function createAssistantService({ prisma }: { prisma: PrismaClient }) {
     get,
 
     async list(viewer: Viewer, args: PageArgs & { isActive?: boolean | null }): Promise<Page<Assistant>> {
-      const { limit, offset } = parsePage(args);
       const where = { ...visible(viewer), ...(typeof args.isActive === 'boolean' ? { isActive: args.isActive } : {}) };
-      const [items, total] = await Promise.all([
-        prisma.assistant.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: limit, skip: offset }),
-        prisma.assistant.count({ where }),
-      ]);
-      return { items, total, limit, offset };
+      return findPage(
+        args,
+        (page) => prisma.assistant.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...page }),
+        () => prisma.assistant.count({ where }),
+      );
     },
 
     async create(viewer: Viewer, input: CreateAssistantInput): Promise<Assistant> {

@@ -6,7 +6,7 @@ import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import { AppError } from '../errors.ts';
 import { buildPrompt, type ChatTurn } from './prompt.ts';
-import { jsonObject, parseInput, parsePage, requiredText, type Page, type PageArgs } from './validation.ts';
+import { jsonObject, parseInput, findPage, requiredText, type Page, type PageArgs } from './validation.ts';
 
 export type Message = Prisma.MessageGetPayload<object>;
 /** Exactly one of the two is set. */
@@ -81,12 +81,11 @@ export function createChatService({ prisma, llm, defaultModel }: { prisma: Prism
   return {
     /** Messages of a thread the caller has already been allowed to see, oldest first. */
     async listMessages(thread: Thread, args: PageArgs): Promise<Page<Message>> {
-      const { limit, offset } = parsePage(args);
-      const [items, total] = await Promise.all([
-        prisma.message.findMany({ where: thread, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: limit, skip: offset }),
-        prisma.message.count({ where: thread }),
-      ]);
-      return { items, total, limit, offset };
+      return findPage(
+        args,
+        (page) => prisma.message.findMany({ where: thread, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...page }),
+        () => prisma.message.count({ where: thread }),
+      );
     },
 
     /**

@@ -7,7 +7,7 @@ import { notFound } from '../errors.ts';
 import type { AssistantService } from './assistant.ts';
 import { activeAssistant, localeSchema } from './session.ts';
 import type { UserContextService } from './user-context.ts';
-import { isUuid, jsonObject, parseInput, parsePage, requiredText, text, type Page, type PageArgs } from './validation.ts';
+import { isUuid, jsonObject, parseInput, findPage, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
 export type Conversation = Prisma.ConversationGetPayload<object>;
@@ -40,18 +40,18 @@ export function createConversationService(deps: {
     get,
 
     async list(viewer: Viewer, args: PageArgs & { customerId?: string | null; assistantId?: string | null }): Promise<Page<Conversation>> {
-      const { limit, offset } = parsePage(args);
-      if (args.assistantId && !isUuid(args.assistantId)) return { items: [], total: 0, limit, offset };
+      // An assistant id that is not a UUID matches nothing.
+      if (args.assistantId && !isUuid(args.assistantId)) return findPage(args, async () => [], async () => 0);
       const where: Prisma.ConversationWhereInput = {
         organizationId: viewer.organizationId,
         ...(args.customerId ? { customerId: args.customerId } : {}),
         ...(args.assistantId ? { assistantId: args.assistantId } : {}),
       };
-      const [items, total] = await Promise.all([
-        prisma.conversation.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], take: limit, skip: offset }),
-        prisma.conversation.count({ where }),
-      ]);
-      return { items, total, limit, offset };
+      return findPage(
+        args,
+        (page) => prisma.conversation.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], ...page }),
+        () => prisma.conversation.count({ where }),
+      );
     },
 
     async create(viewer: Viewer, input: z.input<typeof createSchema>): Promise<Conversation> {

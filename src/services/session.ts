@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { AssistantService } from './assistant.ts';
-import { isUuid, jsonObject, parseInput, parsePage, requiredText, text, type Page, type PageArgs } from './validation.ts';
+import { isUuid, jsonObject, parseInput, findPage, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
 export type Session = Prisma.SessionGetPayload<object>;
@@ -45,18 +45,18 @@ export function createSessionService({ prisma, assistants }: { prisma: PrismaCli
     get,
 
     async list(viewer: Viewer, args: PageArgs & { assistantId?: string | null; visitorId?: string | null }): Promise<Page<Session>> {
-      const { limit, offset } = parsePage(args);
-      if (args.assistantId && !isUuid(args.assistantId)) return { items: [], total: 0, limit, offset };
+      // An assistant id that is not a UUID matches nothing.
+      if (args.assistantId && !isUuid(args.assistantId)) return findPage(args, async () => [], async () => 0);
       const where: Prisma.SessionWhereInput = {
         ...visible(viewer),
         ...(args.assistantId ? { assistantId: args.assistantId } : {}),
         ...(args.visitorId ? { visitorId: args.visitorId } : {}),
       };
-      const [items, total] = await Promise.all([
-        prisma.session.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], take: limit, skip: offset }),
-        prisma.session.count({ where }),
-      ]);
-      return { items, total, limit, offset };
+      return findPage(
+        args,
+        (page) => prisma.session.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], ...page }),
+        () => prisma.session.count({ where }),
+      );
     },
 
     async create(viewer: Viewer, input: z.input<typeof createSchema>): Promise<Session> {

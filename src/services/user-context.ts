@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { invalid, notFound } from '../errors.ts';
-import { isUuid, jsonObject, parseInput, parsePage, requiredText, type Page, type PageArgs } from './validation.ts';
+import { isUuid, jsonObject, parseInput, findPage, requiredText, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
 export type UserContext = Prisma.UserContextGetPayload<object>;
@@ -65,13 +65,12 @@ export function createUserContextService({ prisma }: { prisma: PrismaClient }) {
     get,
 
     async list(viewer: Viewer, args: PageArgs): Promise<Page<UserContext>> {
-      const { limit, offset } = parsePage(args);
       const where = { organizationId: viewer.organizationId };
-      const [items, total] = await Promise.all([
-        prisma.userContext.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: limit, skip: offset }),
-        prisma.userContext.count({ where }),
-      ]);
-      return { items, total, limit, offset };
+      return findPage(
+        args,
+        (page) => prisma.userContext.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...page }),
+        () => prisma.userContext.count({ where }),
+      );
     },
 
     /**

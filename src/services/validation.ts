@@ -54,6 +54,17 @@ export function parsePage(args: PageArgs): { limit: number; offset: number } {
   return parseInput(pageSchema, { limit: args.limit, offset: args.offset });
 }
 
+/** One page of a list and the total, read together. */
+export async function findPage<T>(
+  args: PageArgs,
+  find: (page: { take: number; skip: number }) => Promise<T[]>,
+  count: () => Promise<number>,
+): Promise<Page<T>> {
+  const { limit, offset } = parsePage(args);
+  const [items, total] = await Promise.all([find({ take: limit, skip: offset }), count()]);
+  return { items, total, limit, offset };
+}
+
 /** Removes keys whose value is undefined, so a partial update leaves them alone. */
 export function defined<T extends Record<string, unknown>>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
