@@ -2,10 +2,11 @@
 // GraphQL (/graphql), the REST API (/api/v1) and a small index, behind one
 // edge that applies CORS, authentication and rate limits to every surface.
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createServerAdapter } from '@whatwg-node/server';
+import type { DocumentNode } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
@@ -14,11 +15,15 @@ import type { Database } from './db/database.ts';
 import { AppError } from './errors.ts';
 import { createCors } from './http/cors.ts';
 import { createGate, credentialsFrom, type Admission } from './http/gate.ts';
+import { useInputGuard } from './http/input-guard.ts';
 import { createRateLimits, rateLimitHeaders } from './http/rate-limit.ts';
+import { attachWebSockets } from './http/websocket.ts';
 import { createLlm, type Llm } from './llm/ollama.ts';
-import { createRestHandler, errorResponse, REST_PREFIX, type Execute } from './rest/handler.ts';
+import { createRestHandler, errorResponse, REST_PREFIX, type Operations } from './rest/handler.ts';
+import { readText } from './rest/body.ts';
 import { jsonResponse } from './rest/envelope.ts';
 import { schema } from './schema/index.ts';
+import { createChatEventBus } from './services/chat-events.ts';
 import { createServices } from './services/services.ts';
 
 export type AppDeps = {
@@ -35,7 +40,8 @@ type ServerContext = { req?: IncomingMessage };
 const GRAPHQL_PATH = '/graphql';
 
 export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost }), redis }: AppDeps) {
-  const services = createServices({ prisma: db.prisma, llm, config });
+  const events = createChatEventBus({ redis });
+  const services = createServices({ prisma: db.prisma, llm, config, events });
   const rateLimits = createRateLimits({ redis });
   const gate = createGate({ services, rateLimits });
   const cors = createCors(config.corsOrigins);
@@ -66,17 +72,22 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
         costLimit: { maxCost: 5000 },
         maxDirectives: { n: 20 },
       }),
+      useInputGuard(),
     ],
   });
 
-  /** Runs a REST route's operation through Yoga's own pipeline (same plugins, masking and context). */
-  const executorFor =
-    (request: Request, edge: EdgeContext): Execute =>
-    async (document, variables) => {
-      const { execute, contextFactory, schema: executableSchema } = yoga.getEnveloped({ ...edge, request, params: {} } as never);
-      const contextValue = await contextFactory();
-      return (await execute({ schema: executableSchema, document, variableValues: variables, contextValue })) as never;
+  /** Runs a REST route's operations through Yoga's own pipeline (same plugins, masking and context). */
+  function operationsFor(request: Request, edge: EdgeContext): Operations {
+    const run = async (kind: 'execute' | 'subscribe', document: DocumentNode, variableValues: Record<string, unknown>) => {
+      const enveloped = yoga.getEnveloped({ ...edge, request, params: {} } as never);
+      const contextValue = await enveloped.contextFactory();
+      return enveloped[kind]({ schema: enveloped.schema, document, variableValues, contextValue });
     };
+    return {
+      execute: (document, variables) => run('execute', document, variables) as never,
+      subscribe: (document, variables) => run('subscribe', document, variables) as never,
+    };
+  }
 
   function edgeContext(request: Request, admission: Admission, requestId: string): EdgeContext {
     return { viewer: admission.viewer, requestId, signal: request.signal, chargeOrganization: admission.chargeOrganization };
@@ -102,12 +113,19 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
         return render(error);
       }
       const edge = edgeContext(request, admission.current, requestId);
-      if (resolved) return rest.run(request, url, resolved, executorFor(request, edge));
-      const declared = Number(request.headers.get('content-length'));
-      if (declared > config.bodyMaxBytes) {
-        return graphqlError(new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${config.bodyMaxBytes} bytes.`));
+      if (resolved) return rest.run(request, url, resolved, operationsFor(request, edge));
+      let body: string | undefined;
+      if (request.body) {
+        // Read within the limit here: a chunked body declares no length, and Yoga would read any size.
+        try {
+          body = await readText(request, config.bodyMaxBytes);
+        } catch (error) {
+          if (error instanceof AppError) return graphqlError(error);
+          throw error;
+        }
       }
-      const response = await yoga.fetch(request, edge);
+      const bounded = body === undefined ? request : new Request(request, { body });
+      const response = await yoga.fetch(bounded, edge);
       if (response.headers.get('content-type')?.startsWith('text/html')) {
         // GraphiQL's page is large and never changes between requests of one version.
         response.headers.set('Cache-Control', 'public, max-age=3600');
@@ -159,6 +177,10 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     nodeHandler: adapter,
     services,
     yoga,
+    /** Serves GraphQL over WebSocket (graphql-ws) on this HTTP server, at /graphql. */
+    attachWebSockets: (server: Server) => attachWebSockets({ server, path: GRAPHQL_PATH, yoga, gate, cors }),
+    /** Releases what the app holds beyond the database (the Redis subscriber of chat events). */
+    close: () => events.close(),
   };
 }
 

@@ -14,6 +14,8 @@ export type Config = {
   ollamaHost: string;
   ollamaModel: string;
   ollamaEmbedModel: string;
+  /** The largest context window (num_ctx) asked of Ollama; longer histories are trimmed to it. */
+  ollamaContextLength: number;
   /** Unset: any origin is echoed back (with credentials allowed). */
   corsOrigins?: string[];
   /** Default hourly request budget of new organizations. */
@@ -88,6 +90,7 @@ export function loadConfig(env: Env = process.env): Config {
     ollamaHost: url(env, 'OLLAMA_HOST', ['http:', 'https:'], 'http://127.0.0.1:11434')!,
     ollamaModel: env.OLLAMA_MODEL?.trim() || 'llama3.2',
     ollamaEmbedModel: env.OLLAMA_EMBED_MODEL?.trim() || 'nomic-embed-text',
+    ollamaContextLength: integer(env, 'OLLAMA_NUM_CTX', 8192, 512, 1_048_576),
     corsOrigins: origins?.includes('*') ? undefined : origins,
     rateLimitPerHour: integer(env, 'RATE_LIMIT_PER_HOUR', 1000, 1),
     maxConcurrentGenerations: integer(env, 'MAX_CONCURRENT_GENERATIONS', 4, 1, 10_000),

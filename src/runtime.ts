@@ -48,6 +48,7 @@ export async function startGateway(config: Config, options: { llm?: Llm } = {}):
     if (redis) cleanup.push(async () => redis.quit());
 
     const app = buildApp({ config, db, llm: options.llm, redis });
+    cleanup.push(() => app.close());
     await app.services.widgetTokens.ensureKey();
     let firstCredentials: CreatedCredentials | undefined;
     if ((await app.services.organizations.count()) === 0) {
@@ -67,6 +68,8 @@ export async function startGateway(config: Config, options: { llm?: Llm } = {}):
           server.closeAllConnections();
         }),
     );
+    const sockets = app.attachWebSockets(server);
+    cleanup.push(() => sockets.close());
 
     if (lock) {
       const control = await startControlSocket(controlSocketPath(config.dataDir), app.services);

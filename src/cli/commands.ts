@@ -39,6 +39,19 @@ export function parseCommand(argv: string[]) {
   }
 }
 
+const COMMANDS = ['org create', 'org list', 'org rate-limit', 'key create', 'key list', 'key revoke', 'signing-key rotate'];
+
+/**
+ * Parses the arguments and rejects an unknown command before anything is opened: a typo must
+ * not create (or lock) a data folder, nor wait for a database, only to be told it is unknown.
+ */
+export function checkCommand(argv: string[]) {
+  const parsed = parseCommand(argv);
+  const command = parsed.positionals.join(' ');
+  if (!COMMANDS.includes(command)) throw new UsageError(command ? `Unknown command "${command}".` : 'No command given.');
+  return parsed;
+}
+
 function required(value: string | undefined, flag: string): string {
   if (!value) throw new UsageError(`--${flag} is required.`);
   return value;

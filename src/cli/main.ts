@@ -9,7 +9,7 @@ import { openDatabase } from '../db/database.ts';
 import { createLlm } from '../llm/ollama.ts';
 import { controlSocketPath } from '../runtime.ts';
 import { createServices } from '../services/services.ts';
-import { describeFailure, parseCommand, runCommand, USAGE } from './commands.ts';
+import { checkCommand, describeFailure, parseCommand, runCommand, USAGE } from './commands.ts';
 import type { ControlReply } from './control-socket.ts';
 
 /** Asks the running gateway; null when none is listening. */
@@ -70,12 +70,13 @@ function print(result: unknown, json: boolean) {
 async function main(argv: string[]): Promise<number> {
   let json = false;
   try {
-    const { values, positionals } = parseCommand(argv);
+    const { values } = parseCommand(argv);
     json = values.json === true;
-    if (values.help || positionals.length === 0) {
+    if (values.help) {
       console.log(USAGE);
-      return values.help ? 0 : 2;
+      return 0;
     }
+    checkCommand(argv);
     const config = loadConfig();
     const reply = (config.databaseUrl ? null : await viaGateway(config, argv)) ?? (await locally(config, argv));
     if (!reply.ok) {

@@ -45,6 +45,9 @@ export function createGate({ services, rateLimits }: { services: Services; rateL
   }
 
   return {
+    /** Who the credentials belong to (null when there are none); throws UNAUTHENTICATED when they are wrong. */
+    identify,
+
     /**
      * Authenticates and counts one request (or one WebSocket operation).
      * Anonymous requests pass with a null viewer: the schema decides what they may do.

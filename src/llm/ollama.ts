@@ -14,6 +14,11 @@ export type ChatRequest = {
   /** Sent as `options.num_predict`: Ollama stops after this many tokens and the outcome says 'length'. */
   maxTokens?: number;
   /**
+   * Sent as `options.num_ctx`. Ollama otherwise runs with its own smaller window and silently
+   * drops the start of a longer prompt, so callers that trim history to a window must say which.
+   */
+  contextLength?: number;
+  /**
    * Aborting closes the HTTP request to Ollama, which stops generating. It is not an error: the
    * iteration simply ends and `outcome` resolves with doneReason 'aborted'.
    */
@@ -145,7 +150,7 @@ async function* streamChat(host: string, request: ChatRequest, settle: Settle): 
       model,
       messages: request.messages,
       stream: true,
-      options: { temperature: request.temperature, num_predict: request.maxTokens },
+      options: { temperature: request.temperature, num_predict: request.maxTokens, num_ctx: request.contextLength },
     });
   } catch (error) {
     if (signal?.aborted) {

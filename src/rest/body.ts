@@ -3,7 +3,8 @@
 import { AppError } from '../errors.ts';
 import { camelCase } from './envelope.ts';
 
-async function readText(request: Request, maxBytes: number): Promise<string> {
+/** The body as text, refused with 413 as soon as it exceeds maxBytes (declared or streamed). */
+export async function readText(request: Request, maxBytes: number): Promise<string> {
   const tooLarge = () =>
     new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${maxBytes} bytes; send less.`);
   const declared = Number(request.headers.get('content-length'));

@@ -79,6 +79,8 @@ const REASONS: Array<[RegExp, string]> = [
   [/must be a JSON object/, 'must be a JSON object'],
   [/must be an ISO 8601/, 'must be an ISO 8601 date-time string'],
   [/^Expected type "[^"]+" to be an object/, 'must be a JSON object'],
+  // A required value sent as null, or a route variable the body left out.
+  [/^Expected non-nullable type "[^"]+" not to be null/, 'is required'],
 ];
 
 function describeReason(reason: string): string {

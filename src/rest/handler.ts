@@ -6,11 +6,21 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { AppError } from '../errors.ts';
 import { readJsonBody } from './body.ts';
 import { envelopeForErrors, failure, jsonResponse, success } from './envelope.ts';
+import { eventStreamResponse } from './event-stream.ts';
 import { routes, type Method, type Route } from './routes.ts';
 
 export const REST_PREFIX = '/api/v1';
 
-export type Execute = (document: TypedDocumentNode<any, any>, variables: Record<string, unknown>) => Promise<ExecutionResult>;
+/** Runs GraphQL documents through Yoga's pipeline with the request's context. */
+export type Operations = {
+  execute(document: TypedDocumentNode<any, any>, variables: Record<string, unknown>): Promise<ExecutionResult>;
+  subscribe(
+    document: TypedDocumentNode<any, any>,
+    variables: Record<string, unknown>,
+  ): Promise<ExecutionResult | AsyncIterableIterator<ExecutionResult>>;
+};
+
+const wantsEventStream = (request: Request) => /\btext\/event-stream\b/.test(request.headers.get('accept') ?? '');
 
 type Match = { route: Route; params: Record<string, string> } | { allowed: Method[] } | null;
 
@@ -53,6 +63,24 @@ function errorsResponse(errors: ReadonlyArray<{ message: string; extensions?: Re
   return jsonResponse(envelope, envelope.status_code, retryAfter ? { 'Retry-After': String(retryAfter) } : {});
 }
 
+/**
+ * Answers with server-sent events, unless the operation fails before its first
+ * event: then the client gets the plain JSON error with its status (404, 422,
+ * 503...), as without streaming.
+ */
+async function stream(route: Route, document: TypedDocumentNode<any, any>, variables: Record<string, unknown>, operations: Operations) {
+  const results = await operations.subscribe(document, variables);
+  if (!(Symbol.asyncIterator in results)) return errorsResponse(results.errors ?? [{ message: 'No result' }]);
+  const first = await results.next();
+  if (first.done) return errorsResponse([{ message: 'The reply stream ended before it began.' }]);
+  if (first.value.errors?.length) {
+    await results.return?.();
+    return errorsResponse(first.value.errors);
+  }
+  const { status, detail } = route.reply({ result: null });
+  return eventStreamResponse(first.value as never, results as never, { status, detail });
+}
+
 export function createRestHandler({ bodyMaxBytes }: { bodyMaxBytes: number }) {
   return {
     /** The route for a request, answering 404/405 itself when there is none. */
@@ -72,11 +100,12 @@ export function createRestHandler({ bodyMaxBytes }: { bodyMaxBytes: number }) {
     },
 
     /** Runs a resolved route for an admitted request. */
-    async run(request: Request, url: URL, { route, params }: { route: Route; params: Record<string, string> }, execute: Execute) {
+    async run(request: Request, url: URL, { route, params }: { route: Route; params: Record<string, string> }, operations: Operations) {
       try {
         const body = route.body ? await readJsonBody(request, bodyMaxBytes) : {};
         const variables = route.variables({ params, query: url.searchParams, body });
-        const result = await execute(route.document, variables);
+        if (route.streamDocument && wantsEventStream(request)) return await stream(route, route.streamDocument, variables, operations);
+        const result = await operations.execute(route.document, variables);
         if (result.errors?.length) return errorsResponse(result.errors);
         const reply = route.reply(result.data);
         return jsonResponse(route.bare ? reply.data : success(reply.status, reply.detail, reply.data), reply.status);

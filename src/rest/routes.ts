@@ -25,8 +25,8 @@ export type Route = {
   reply: (data: any) => { status: number; detail: string; data: unknown };
   /** A reply without the envelope (the widget-token endpoint, as documented). */
   bare?: boolean;
-  /** Whether the route can answer with server-sent events (Accept: text/event-stream). */
-  stream?: boolean;
+  /** The subscription that answers with server-sent events when the client sends Accept: text/event-stream. */
+  streamDocument?: TypedDocumentNode<any, any>;
 };
 
 /** Query parameters arrive as text; numbers and booleans are converted when they look like one, otherwise GraphQL reports the field. */
@@ -134,7 +134,7 @@ export const routes: Route[] = [
     path: '/sessions/:id/messages',
     document: op.RestSendSessionMessageDocument,
     body: true,
-    stream: true,
+    streamDocument: op.RestStreamSessionMessageDocument,
     variables: ({ params, body }) => ({ id: params.id, input: body }),
     reply: created('Message sent and reply generated'),
   },
@@ -181,7 +181,7 @@ export const routes: Route[] = [
     path: '/conversations/:id/messages',
     document: op.RestSendConversationMessageDocument,
     body: true,
-    stream: true,
+    streamDocument: op.RestStreamConversationMessageDocument,
     variables: ({ params, body }) => ({ id: params.id, input: body }),
     reply: created('Message sent and reply generated'),
   },

@@ -28,6 +28,8 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, PrismaPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
+    // Subscriptions are checked when they start, before their subscribe function runs.
+    authorizeOnSubscribe: true,
     authScopes: (context) => ({
       viewer: context.viewer !== null,
       apiKey: context.viewer?.kind === 'apiKey',
@@ -49,10 +51,11 @@ export const builder = new SchemaBuilder<{
 
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});
 
 builder.scalarType('DateTime', {
   description: 'An ISO 8601 timestamp in UTC.',
-  serialize: (value) => (value as Date).toISOString(),
+  serialize: (value) => (value instanceof Date ? value : new Date(value as string)).toISOString(),
   parseValue: (value) => {
     const date = typeof value === 'string' ? new Date(value) : null;
     if (!date || Number.isNaN(date.getTime())) throw new GraphQLError('DateTime must be an ISO 8601 string.');

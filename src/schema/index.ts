@@ -6,5 +6,6 @@ import './message.ts';
 import './session.ts';
 import './user-context.ts';
 import './conversation.ts';
+import './chat-stream.ts';
 
 export const schema = builder.toSchema();

@@ -1,16 +1,21 @@
 // Sending a message: store it, ask the model with the persona, history and
 // user traits, store the reply. The user's message is stored before the model
-// is asked, so nothing the user said is lost when the model fails.
+// is asked, so nothing the user said is lost when the model fails; the reply
+// is published piece by piece to everyone watching the thread.
 import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
-import { LlmError, type Llm } from '../llm/ollama.ts';
 import { AppError } from '../errors.ts';
+import { LlmError, type Llm } from '../llm/ollama.ts';
+import type { ChatEvent, ChatEventBus } from './chat-events.ts';
+import type { GenerationSlots } from './generation-slots.ts';
 import { buildPrompt, type ChatTurn } from './prompt.ts';
-import { jsonObject, parseInput, findPage, requiredText, type Page, type PageArgs } from './validation.ts';
+import { findPage, jsonObject, parseInput, requiredText, type Page, type PageArgs } from './validation.ts';
 
 export type Message = Prisma.MessageGetPayload<object>;
 /** Exactly one of the two is set. */
 export type Thread = { sessionId: string; conversationId?: never } | { conversationId: string; sessionId?: never };
+
+export const threadId = (thread: Thread) => thread.sessionId ?? thread.conversationId;
 
 export const MESSAGE_MAX_CHARS = 32_000;
 /** Earlier turns read for the prompt; trimming to the context window happens after. */
@@ -28,8 +33,8 @@ const sendSchema = z.object({
 export type SendOptions = {
   /** Aborted when the client goes away: generation stops and the partial reply is stored as incomplete. */
   signal?: AbortSignal;
-  /** Called with each piece of the reply as the model produces it. */
-  onDelta?: (delta: string) => void;
+  /** Called with each event of this send (message stored, each piece of the reply, reply stored), as it happens. */
+  onEvent?: (event: ChatEvent) => void;
 };
 
 function unavailable(error: LlmError): AppError {
@@ -40,7 +45,17 @@ function unavailable(error: LlmError): AppError {
   return new AppError('MODEL_UNAVAILABLE', detail, { retryAfter: error.kind === 'model_missing' ? undefined : 10 });
 }
 
-export function createChatService({ prisma, llm, defaultModel }: { prisma: PrismaClient; llm: Llm; defaultModel: string }) {
+export type ChatDeps = {
+  prisma: PrismaClient;
+  llm: Llm;
+  events: ChatEventBus;
+  slots: GenerationSlots;
+  defaultModel: string;
+  /** The largest context window asked of Ollama (num_ctx), whatever the model could take. */
+  maxContextLength: number;
+};
+
+export function createChatService({ prisma, llm, events, slots, defaultModel, maxContextLength }: ChatDeps) {
   async function loadThread(thread: Thread) {
     if (thread.sessionId) {
       const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true } });
@@ -78,9 +93,18 @@ export function createChatService({ prisma, llm, defaultModel }: { prisma: Prism
     return rows.reverse().map((row) => ({ role: row.role as ChatTurn['role'], content: row.content }));
   }
 
+  async function waitForSlot(signal?: AbortSignal) {
+    try {
+      return await slots.acquire(signal);
+    } catch (error) {
+      if (signal?.aborted) throw new AppError('BAD_REQUEST', 'The request was cancelled while it waited for a reply slot.');
+      throw error;
+    }
+  }
+
   return {
     /** Messages of a thread the caller has already been allowed to see, oldest first. */
-    async listMessages(thread: Thread, args: PageArgs): Promise<Page<Message>> {
+    listMessages(thread: Thread, args: PageArgs): Promise<Page<Message>> {
       return findPage(
         args,
         (page) => prisma.message.findMany({ where: thread, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...page }),
@@ -88,80 +112,112 @@ export function createChatService({ prisma, llm, defaultModel }: { prisma: Prism
       );
     },
 
+    /** Events of a thread the caller has already been allowed to see, from now on. */
+    watch(thread: Thread): AsyncIterable<ChatEvent> {
+      return events.subscribe(threadId(thread));
+    },
+
     /**
      * Sends a message to a thread the caller has already been allowed to use.
-     * Fails with MODEL_UNAVAILABLE (503) when the model gave no reply at all; a
-     * reply cut short is stored and returned with status "incomplete".
+     * Fails with MODEL_UNAVAILABLE (503) when the model gave no reply at all
+     * (the message is stored), and with OVERLOADED (503) before storing
+     * anything when every reply slot and queue place is taken. A reply cut
+     * short is stored and returned with status "incomplete" (with
+     * `interruption` saying why when the model failed mid-reply).
      */
     async send(thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }, options: SendOptions = {}) {
       const data = parseInput(sendSchema, input);
       const started = performance.now();
       const { organizationId, assistant, locale, traits } = await loadThread(thread);
-      const userMessage = await prisma.message.create({
-        data: {
-          ...thread,
-          organizationId,
-          role: 'user',
-          content: data.content,
-          metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
-        },
-      });
-
-      const model = assistant.model ?? defaultModel;
-      const replyTokens = assistant.maxTokens ?? DEFAULT_REPLY_TOKENS;
-      let content = '';
-      let status: 'complete' | 'incomplete' | 'failed' = 'complete';
-      let failure: LlmError | null = null;
-      let usage: { promptTokens: number | null; completionTokens: number | null } = { promptTokens: null, completionTokens: null };
+      const release = await waitForSlot(options.signal);
       try {
-        const [info, turns] = await Promise.all([llm.modelInfo(model), history(thread, userMessage)]);
-        const { messages } = buildPrompt({
-          persona: assistant,
-          locale,
-          traits,
-          history: turns,
-          message: data.content,
-          contextLength: info.contextLength ?? FALLBACK_CONTEXT,
-          replyTokens,
+        const userMessage = await prisma.message.create({
+          data: {
+            ...thread,
+            organizationId,
+            role: 'user',
+            content: data.content,
+            metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
+          },
         });
-        const stream = llm.chatStream({
-          model,
-          messages,
-          temperature: assistant.temperature ?? undefined,
-          maxTokens: assistant.maxTokens ?? undefined,
-          signal: options.signal,
-        });
-        for await (const { delta } of stream) {
-          content += delta;
-          options.onDelta?.(delta);
-        }
-        const outcome = await stream.outcome;
-        usage = { promptTokens: outcome.promptTokens, completionTokens: outcome.completionTokens };
-        if (outcome.doneReason === 'aborted') status = 'incomplete';
-      } catch (error) {
-        if (!(error instanceof LlmError)) throw error;
-        failure = error;
-        status = content === '' ? 'failed' : 'incomplete';
-      }
+        const topic = threadId(thread);
+        const emit = (event: ChatEvent) => {
+          options.onEvent?.(event);
+          events.publish(topic, event);
+        };
+        emit({ kind: 'received', userMessage });
 
-      const assistantMessage = await prisma.message.create({
-        data: {
-          ...thread,
-          organizationId,
-          role: 'assistant',
-          content,
-          status,
-          model,
-          error:
-            failure?.message ??
-            (status === 'incomplete' ? 'The client went away before the reply was finished.' : null),
-          promptTokens: usage.promptTokens,
-          completionTokens: usage.completionTokens,
-          latencyMs: Math.round(performance.now() - started),
-        },
-      });
-      if (status === 'failed' && failure) throw unavailable(failure);
-      return { userMessage, assistantMessage };
+        const model = assistant.model ?? defaultModel;
+        let content = '';
+        let status: 'complete' | 'incomplete' | 'failed' = 'complete';
+        let failure: LlmError | null = null;
+        let usage: { promptTokens: number | null; completionTokens: number | null } = { promptTokens: null, completionTokens: null };
+        try {
+          const [info, turns] = await Promise.all([llm.modelInfo(model), history(thread, userMessage)]);
+          const contextLength = Math.min(info.contextLength ?? FALLBACK_CONTEXT, maxContextLength);
+          const { messages } = buildPrompt({
+            persona: assistant,
+            locale,
+            traits,
+            history: turns,
+            message: data.content,
+            contextLength,
+            replyTokens: assistant.maxTokens ?? DEFAULT_REPLY_TOKENS,
+          });
+          const stream = llm.chatStream({
+            model,
+            messages,
+            contextLength,
+            temperature: assistant.temperature ?? undefined,
+            maxTokens: assistant.maxTokens ?? undefined,
+            signal: options.signal,
+          });
+          for await (const { delta } of stream) {
+            content += delta;
+            emit({ kind: 'delta', userMessageId: userMessage.id, delta });
+          }
+          const outcome = await stream.outcome;
+          usage = { promptTokens: outcome.promptTokens, completionTokens: outcome.completionTokens };
+          if (outcome.doneReason === 'aborted') status = 'incomplete';
+        } catch (error) {
+          if (!(error instanceof LlmError)) throw error;
+          failure = error;
+          status = content === '' ? 'failed' : 'incomplete';
+        }
+
+        const assistantMessage = await prisma.message.create({
+          data: {
+            ...thread,
+            organizationId,
+            role: 'assistant',
+            content,
+            status,
+            model,
+            error: failure?.message ?? (status === 'incomplete' ? 'The client went away before the reply was finished.' : null),
+            promptTokens: usage.promptTokens,
+            completionTokens: usage.completionTokens,
+            latencyMs: Math.round(performance.now() - started),
+          },
+        });
+        if (status === 'failed' && failure) {
+          const error = unavailable(failure);
+          emit({ kind: 'failed', userMessage, code: error.extensions.code, detail: error.message });
+          throw error;
+        }
+        emit({ kind: 'completed', userMessage, assistantMessage });
+        // A model that failed mid-reply: the partial reply is stored as incomplete;
+        // streams end with this error rather than presenting the reply as done.
+        const interruption = failure
+          ? new AppError(
+              'MODEL_UNAVAILABLE',
+              `The model stopped mid-reply: ${failure.message} The partial reply is stored as message ${assistantMessage.id} with status "incomplete".`,
+              { retryAfter: 10 },
+            )
+          : undefined;
+        return { userMessage, assistantMessage, interruption };
+      } finally {
+        release();
+      }
     },
   };
 }

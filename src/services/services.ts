@@ -4,14 +4,24 @@ import type { PrismaClient } from '../../generated/prisma/client.ts';
 import type { Config } from '../config.ts';
 import type { Llm } from '../llm/ollama.ts';
 import { createAssistantService } from './assistant.ts';
+import { createChatEventBus, type ChatEventBus } from './chat-events.ts';
 import { createChatService } from './chat.ts';
+import { createGenerationSlots } from './generation-slots.ts';
 import { createConversationService } from './conversation.ts';
 import { createOrganizationService } from './organization.ts';
 import { createSessionService } from './session.ts';
 import { createUserContextService } from './user-context.ts';
 import { createWidgetTokenService } from './widget-token.ts';
 
-export function createServices({ prisma, llm, config }: { prisma: PrismaClient; llm: Llm; config: Config }) {
+export type ServiceDeps = {
+  prisma: PrismaClient;
+  llm: Llm;
+  config: Config;
+  /** Where chat events go; in memory when absent. */
+  events?: ChatEventBus;
+};
+
+export function createServices({ prisma, llm, config, events = createChatEventBus() }: ServiceDeps) {
   const organizations = createOrganizationService({ prisma, defaultRateLimit: config.rateLimitPerHour });
   const assistants = createAssistantService({ prisma });
   const userContexts = createUserContextService({ prisma });
@@ -22,7 +32,14 @@ export function createServices({ prisma, llm, config }: { prisma: PrismaClient; 
     sessions: createSessionService({ prisma, assistants }),
     conversations: createConversationService({ prisma, assistants, userContexts }),
     userContexts,
-    chat: createChatService({ prisma, llm, defaultModel: config.ollamaModel }),
+    chat: createChatService({
+      prisma,
+      llm,
+      events,
+      slots: createGenerationSlots({ concurrency: config.maxConcurrentGenerations, queueSize: config.generationQueueSize }),
+      defaultModel: config.ollamaModel,
+      maxContextLength: config.ollamaContextLength,
+    }),
   };
 }
 

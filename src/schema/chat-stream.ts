@@ -1,0 +1,136 @@
+// Replies as they are generated. `streamSessionMessage` and
+// `streamConversationMessage` send a message and stream its reply to the
+// sender (ending the subscription stops the generation; what was generated is
+// kept as an incomplete reply). `sessionEvents` and `conversationEvents` let
+// anyone else allowed to see the thread watch it live.
+import { Repeater } from '@repeaterjs/repeater';
+import type { Context } from '../context.ts';
+import type { ChatEvent } from '../services/chat-events.ts';
+import type { Thread } from '../services/chat.ts';
+import { builder } from './builder.ts';
+import { MessageRef, SendMessageInput } from './message.ts';
+
+type Event<K extends ChatEvent['kind']> = Extract<ChatEvent, { kind: K }>;
+/** A failure of the sender's own stream, turned into a GraphQL error by `resolve`. */
+type StreamItem = ChatEvent | { kind: 'error'; error: unknown };
+
+const MessageReceived = builder.objectRef<Event<'received'>>('MessageReceived').implement({
+  description: 'The user\'s message was stored; the reply is being generated.',
+  fields: (t) => ({ userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }) }),
+});
+
+const MessageDelta = builder.objectRef<Event<'delta'>>('MessageDelta').implement({
+  description: 'The next piece of the reply.',
+  fields: (t) => ({
+    userMessageId: t.exposeID('userMessageId', { description: 'The message this reply answers.' }),
+    delta: t.exposeString('delta'),
+  }),
+});
+
+const MessageCompleted = builder.objectRef<Event<'completed'>>('MessageCompleted').implement({
+  description: 'The reply was stored: complete, or incomplete when it was cut short.',
+  fields: (t) => ({
+    userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }),
+    assistantMessage: t.field({ type: MessageRef, resolve: (e) => e.assistantMessage }),
+  }),
+});
+
+const MessageFailed = builder.objectRef<Event<'failed'>>('MessageFailed').implement({
+  description: 'No reply could be generated (the user\'s message is stored).',
+  fields: (t) => ({
+    userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }),
+    code: t.exposeString('code'),
+    detail: t.exposeString('detail'),
+  }),
+});
+
+const typeNames = {
+  received: 'MessageReceived',
+  delta: 'MessageDelta',
+  completed: 'MessageCompleted',
+  failed: 'MessageFailed',
+} as const;
+
+const ChatEventRef = builder.unionType('ChatEvent', {
+  types: [MessageReceived, MessageDelta, MessageCompleted, MessageFailed],
+  resolveType: (event) => typeNames[(event as ChatEvent).kind],
+});
+
+/**
+ * Sends a message and yields its events; stopping the iteration aborts the
+ * generation. Failures become an item, since an error thrown from a stream
+ * would end it without telling the client why.
+ */
+function sendAsStream(ctx: Context, thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }) {
+  return new Repeater<StreamItem>(async (push, stop) => {
+    const abort = new AbortController();
+    void stop.then(() => abort.abort());
+    try {
+      const { userMessage, assistantMessage, interruption } = await ctx.services.chat.send(thread, input, {
+        signal: abort.signal,
+        onEvent: (event) => {
+          if (event.kind === 'completed') return; // pushed below, once the outcome is known
+          // A client too slow to take the reply's pieces gives up its reply.
+          push(event).catch(() => abort.abort());
+        },
+      });
+      // A reply the model cut short ends the stream with an error, not as a completion.
+      await push(interruption ? { kind: 'error', error: interruption } : { kind: 'completed', userMessage, assistantMessage });
+    } catch (error) {
+      await push({ kind: 'error', error });
+    }
+    stop();
+  });
+}
+
+const passEvent = (item: StreamItem): ChatEvent => {
+  if (item.kind === 'error') throw item.error;
+  return item;
+};
+
+builder.subscriptionFields((t) => ({
+  streamSessionMessage: t.field({
+    type: ChatEventRef,
+    authScopes: { viewer: true },
+    description: 'Sends a message to a session and streams the reply: MessageReceived, MessageDelta…, MessageCompleted.',
+    args: { sessionId: t.arg.id({ required: true }), input: t.arg({ type: SendMessageInput, required: true }) },
+    subscribe: async (_root, { sessionId, input }, ctx) => {
+      const session = await ctx.services.sessions.get(ctx.viewer!, String(sessionId));
+      return sendAsStream(ctx, { sessionId: session.id }, input);
+    },
+    resolve: passEvent,
+  }),
+  streamConversationMessage: t.field({
+    type: ChatEventRef,
+    authScopes: { apiKey: true },
+    description: 'Sends a message to a conversation and streams the reply: MessageReceived, MessageDelta…, MessageCompleted.',
+    args: { conversationId: t.arg.id({ required: true }), input: t.arg({ type: SendMessageInput, required: true }) },
+    subscribe: async (_root, { conversationId, input }, ctx) => {
+      const conversation = await ctx.services.conversations.get(ctx.viewer!, String(conversationId));
+      return sendAsStream(ctx, { conversationId: conversation.id }, input);
+    },
+    resolve: passEvent,
+  }),
+  sessionEvents: t.field({
+    type: ChatEventRef,
+    authScopes: { viewer: true },
+    description: 'Everything that happens in a session from now on, whoever sends the messages.',
+    args: { sessionId: t.arg.id({ required: true }) },
+    subscribe: async (_root, { sessionId }, ctx) => {
+      const session = await ctx.services.sessions.get(ctx.viewer!, String(sessionId));
+      return ctx.services.chat.watch({ sessionId: session.id });
+    },
+    resolve: (event: ChatEvent) => event,
+  }),
+  conversationEvents: t.field({
+    type: ChatEventRef,
+    authScopes: { apiKey: true },
+    description: 'Everything that happens in a conversation from now on, whoever sends the messages.',
+    args: { conversationId: t.arg.id({ required: true }) },
+    subscribe: async (_root, { conversationId }, ctx) => {
+      const conversation = await ctx.services.conversations.get(ctx.viewer!, String(conversationId));
+      return ctx.services.chat.watch({ conversationId: conversation.id });
+    },
+    resolve: (event: ChatEvent) => event,
+  }),
+}));
