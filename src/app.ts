@@ -124,7 +124,11 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
           throw error;
         }
       }
-      const bounded = body === undefined ? request : new Request(request, { body });
+      // Rebuilt from parts: the node adapter's Request is not one that the global Request accepts as input.
+      const bounded =
+        body === undefined
+          ? request
+          : new Request(request.url, { method: request.method, headers: request.headers, body, signal: request.signal });
       const response = await yoga.fetch(bounded, edge);
       if (response.headers.get('content-type')?.startsWith('text/html')) {
         // GraphiQL's page is large and never changes between requests of one version.

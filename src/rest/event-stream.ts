@@ -27,10 +27,18 @@ export function eventStreamResponse(
   first: StreamResult,
   rest: AsyncIterator<StreamResult>,
   done: { status: number; detail: string },
+  /** The request's signal: a client that leaves ends the subscription even if the body is never cancelled. */
+  signal?: AbortSignal,
 ): Response {
   let id = 1;
   let pending: StreamResult | null = first;
   let heartbeat: ReturnType<typeof setInterval> | undefined;
+
+  const finish = async () => {
+    clearInterval(heartbeat);
+    await rest.return?.();
+  };
+  signal?.addEventListener('abort', () => void finish(), { once: true });
 
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -63,10 +71,7 @@ export function eventStreamResponse(
         }
       }
     },
-    async cancel() {
-      clearInterval(heartbeat);
-      await rest.return?.();
-    },
+    cancel: finish,
   });
 
   return new Response(body, {

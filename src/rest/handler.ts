@@ -68,7 +68,7 @@ function errorsResponse(errors: ReadonlyArray<{ message: string; extensions?: Re
  * event: then the client gets the plain JSON error with its status (404, 422,
  * 503...), as without streaming.
  */
-async function stream(route: Route, document: TypedDocumentNode<any, any>, variables: Record<string, unknown>, operations: Operations) {
+async function stream(request: Request, route: Route, document: TypedDocumentNode<any, any>, variables: Record<string, unknown>, operations: Operations) {
   const results = await operations.subscribe(document, variables);
   if (!(Symbol.asyncIterator in results)) return errorsResponse(results.errors ?? [{ message: 'No result' }]);
   const first = await results.next();
@@ -78,7 +78,7 @@ async function stream(route: Route, document: TypedDocumentNode<any, any>, varia
     return errorsResponse(first.value.errors);
   }
   const { status, detail } = route.reply({ result: null });
-  return eventStreamResponse(first.value as never, results as never, { status, detail });
+  return eventStreamResponse(first.value as never, results as never, { status, detail }, request.signal);
 }
 
 export function createRestHandler({ bodyMaxBytes }: { bodyMaxBytes: number }) {
@@ -104,7 +104,7 @@ export function createRestHandler({ bodyMaxBytes }: { bodyMaxBytes: number }) {
       try {
         const body = route.body ? await readJsonBody(request, bodyMaxBytes) : {};
         const variables = route.variables({ params, query: url.searchParams, body });
-        if (route.streamDocument && wantsEventStream(request)) return await stream(route, route.streamDocument, variables, operations);
+        if (route.streamDocument && wantsEventStream(request)) return await stream(request, route, route.streamDocument, variables, operations);
         const result = await operations.execute(route.document, variables);
         if (result.errors?.length) return errorsResponse(result.errors);
         const reply = route.reply(result.data);

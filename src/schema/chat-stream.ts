@@ -64,7 +64,9 @@ const ChatEventRef = builder.unionType('ChatEvent', {
 function sendAsStream(ctx: Context, thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }) {
   return new Repeater<StreamItem>(async (push, stop) => {
     const abort = new AbortController();
+    // The subscriber leaving (unsubscribe, closed socket, dropped HTTP request) stops the generation.
     void stop.then(() => abort.abort());
+    ctx.signal?.addEventListener('abort', () => abort.abort(), { once: true });
     try {
       const { userMessage, assistantMessage, interruption } = await ctx.services.chat.send(thread, input, {
         signal: abort.signal,

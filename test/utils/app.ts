@@ -1,6 +1,8 @@
 // Builds a gateway in process for a test file: in-memory PGlite, the Ollama
 // test double, an organization with credentials, and helpers that speak HTTP
 // to the app's fetch handler as a client would.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { buildApp, type App } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openDatabase, type Database } from '../../src/db/database.ts';
@@ -23,6 +25,8 @@ export type TestApp = {
   /** Sends a request and parses the JSON reply. */
   json<T = any>(method: string, path: string, options?: RequestOptions): Promise<{ status: number; body: T; headers: Headers }>;
   graphql<T = any>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<{ status: number; body: { data?: T; errors?: any[] } }>;
+  /** Serves the app on a real port (HTTP and WebSocket) until close(). */
+  listen(): Promise<{ url: string; wsUrl: string }>;
   close(): Promise<void>;
 };
 
@@ -57,6 +61,7 @@ export async function createTestApp(
   const org = await createOrg('Acme');
   const otherOrg = await createOrg('Globex');
 
+  const closers: Array<() => Promise<void>> = [];
   const request = (method: string, path: string, { body, headers = {}, auth = org }: RequestOptions = {}) => {
     const init: RequestInit = { method, headers: { ...authHeaders(auth), ...headers } };
     if (body !== undefined) {
@@ -92,7 +97,21 @@ export async function createTestApp(
       );
       return { status: response.status, body: await response.json() };
     },
+    async listen() {
+      const server = createServer(app.nodeHandler);
+      const sockets = app.attachWebSockets(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      closers.push(async () => {
+        await sockets.close();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      });
+      const { port } = server.address() as AddressInfo;
+      return { url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/graphql` };
+    },
     async close() {
+      for (const close of closers.splice(0).reverse()) await close();
+      await app.close();
       await db.close();
       await ollama.close();
     },
