@@ -194,6 +194,17 @@ describe('GraphQL over WebSocket', () => {
 });
 
 describe('WebSocket connection rules', () => {
+  test('each operation over a socket counts against the organization\'s rate limit', async () => {
+    const limited = await t.createOrg('Limited', 2);
+    const client = wsClient({ 'X-API-Key': limited.clientId, 'X-API-Secret': limited.clientSecret });
+    const query = '{ assistants { total } }';
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push(await collect(client, query, {}));
+    expect(results[0][0].data.assistants.total).toBe(0);
+    expect(results[1][0].data).toBeTruthy();
+    expect(JSON.stringify(results[2][0].errors)).toContain('requests for this hour');
+  });
+
   const rawSocket = (headers: Record<string, string> = {}) => new WebSocket(wsUrl, 'graphql-transport-ws', { headers });
   const closeOf = (socket: WebSocket) => new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
 

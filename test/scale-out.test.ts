@@ -1,0 +1,109 @@
+// Two gateway instances on one PostgreSQL database and one Redis, as a
+// deployment behind a load balancer runs them.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createClient } from 'graphql-ws';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { buildApp, type App } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase, type Database } from '../src/db/database.ts';
+import { createLlm } from '../src/llm/ollama.ts';
+import { startOllamaDouble, type OllamaDouble } from './utils/ollama-double.ts';
+import { REDIS_URL, throwawaySchema } from './utils/postgres.ts';
+
+type Instance = { app: App; db: Database; redis: Redis; server: Server; url: string; wsUrl: string };
+
+let ollama: OllamaDouble;
+let schema: Awaited<ReturnType<typeof throwawaySchema>>;
+const instances: Instance[] = [];
+
+async function startInstance(): Promise<Instance> {
+  const config = loadConfig({ OLLAMA_HOST: ollama.url, DATABASE_URL: schema.url, REDIS_URL });
+  const db = await openDatabase({ databaseUrl: schema.url });
+  const redis = new Redis(REDIS_URL);
+  const app = buildApp({ config, db, redis, llm: createLlm({ host: ollama.url }) });
+  const server = createServer(app.nodeHandler);
+  const sockets = app.attachWebSockets(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const instance = { app, db, redis, server, url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/graphql` };
+  server.on('close', () => void sockets.close());
+  return instance;
+}
+
+beforeAll(async () => {
+  ollama = await startOllamaDouble({ reply: 'Shared across instances, token by token', tokenDelayMs: 5 });
+  schema = await throwawaySchema('gateway_scale');
+  instances.push(await startInstance(), await startInstance());
+}, 60_000);
+
+afterAll(async () => {
+  for (const { app, db, redis, server } of instances) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await app.close();
+    await db.close();
+    redis.disconnect();
+  }
+  await ollama.close();
+  await schema.drop();
+});
+
+test('instances share the rate limit of an organization through Redis', async () => {
+  const [a, b] = instances;
+  const org = await a.app.services.organizations.create({ name: `Shared ${Date.now()}`, rateLimitPerHour: 5 });
+  const headers = { 'X-API-Key': org.clientId, 'X-API-Secret': org.clientSecret };
+  const statuses: number[] = [];
+  const remaining: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const response = await fetch(`${(i % 2 === 0 ? a : b).url}/api/v1/assistants/`, { headers });
+    statuses.push(response.status);
+    remaining.push(response.headers.get('x-ratelimit-remaining')!);
+  }
+  expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+  expect(remaining).toEqual(['4', '3', '2', '1', '0', '0']);
+});
+
+test('a watcher on one instance sees the reply generated on another', async () => {
+  const [a, b] = instances;
+  const org = await a.app.services.organizations.create({ name: `Watch ${Date.now()}` });
+  const headers = { 'X-API-Key': org.clientId, 'X-API-Secret': org.clientSecret, 'Content-Type': 'application/json' };
+  const post = async (base: string, path: string, body: unknown) =>
+    (await (await fetch(`${base}${path}`, { method: 'POST', headers, body: JSON.stringify(body) })).json()).data;
+  const assistant = await post(a.url, '/api/v1/assistants', { name: 'Shared' });
+  const session = await post(a.url, '/api/v1/sessions', { assistant_id: assistant.id });
+
+  const watcher = createClient({
+    url: b.wsUrl,
+    webSocketImpl: WebSocket,
+    connectionParams: { 'X-API-Key': org.clientId, 'X-API-Secret': org.clientSecret },
+    retryAttempts: 0,
+  });
+  const deltas: string[] = [];
+  let finished!: () => void;
+  const completed = new Promise<void>((resolve) => (finished = resolve));
+  const dispose = watcher.subscribe(
+    {
+      query: `subscription ($id: ID!) { sessionEvents(sessionId: $id) { __typename ... on MessageDelta { delta } } }`,
+      variables: { id: session.id },
+    },
+    {
+      next: (result) => {
+        const event = (result.data as any).sessionEvents;
+        if (event.__typename === 'MessageDelta') deltas.push(event.delta);
+        if (event.__typename === 'MessageCompleted') finished();
+      },
+      error: () => {},
+      complete: () => {},
+    },
+  );
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const sent = await post(a.url, `/api/v1/sessions/${session.id}/messages`, { content: 'Hello from A' });
+  await completed;
+  dispose();
+  await watcher.dispose();
+  expect(deltas.join('')).toBe(sent.assistant_message.content);
+  expect(deltas.length).toBeGreaterThan(3);
+});
