@@ -13,6 +13,7 @@ import type { Config } from './config.ts';
 import type { Context, EdgeContext } from './context.ts';
 import type { Database } from './db/database.ts';
 import { AppError } from './errors.ts';
+import { useAuthFailureReport, type AuthOutcome } from './http/auth-failures.ts';
 import { createCors } from './http/cors.ts';
 import { createGate, credentialsFrom, type Admission } from './http/gate.ts';
 import { useInputGuard } from './http/input-guard.ts';
@@ -20,10 +21,11 @@ import { createRateLimits, rateLimitHeaders } from './http/rate-limit.ts';
 import { attachWebSockets } from './http/websocket.ts';
 import { createLlm, type Llm } from './llm/ollama.ts';
 import { createRestHandler, errorResponse, REST_PREFIX, type Operations } from './rest/handler.ts';
-import { readText } from './rest/body.ts';
+import { readBytes } from './rest/body.ts';
 import { jsonResponse } from './rest/envelope.ts';
 import { schema } from './schema/index.ts';
 import { createChatEventBus } from './services/chat-events.ts';
+import { startJobWorker } from './services/jobs.ts';
 import { createServices } from './services/services.ts';
 
 export type AppDeps = {
@@ -33,19 +35,22 @@ export type AppDeps = {
   llm?: Llm;
   /** Shared counters for several instances; in-memory when absent. */
   redis?: Redis;
+  /** Whether this instance runs background jobs (knowledge ingestion); default true. */
+  runJobs?: boolean;
 };
 
-type ServerContext = { req?: IncomingMessage };
+type ServerContext = { req?: IncomingMessage; authOutcome?: AuthOutcome };
 
 const GRAPHQL_PATH = '/graphql';
 
-export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost }), redis }: AppDeps) {
+export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost }), redis, runJobs = true }: AppDeps) {
   const events = createChatEventBus({ redis });
   const services = createServices({ prisma: db.prisma, llm, config, events });
+  const worker = runJobs ? startJobWorker({ queue: services.jobs, handlers: { ingest: services.knowledge.ingest } }) : null;
   const rateLimits = createRateLimits({ redis });
   const gate = createGate({ services, rateLimits });
   const cors = createCors(config.corsOrigins);
-  const rest = createRestHandler({ bodyMaxBytes: config.bodyMaxBytes });
+  const rest = createRestHandler({ bodyMaxBytes: config.bodyMaxBytes, uploadMaxBytes: config.uploadMaxBytes });
 
   const yoga = createYoga<ServerContext & EdgeContext, Context>({
     schema,
@@ -73,11 +78,12 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
         maxDirectives: { n: 20 },
       }),
       useInputGuard(),
+      useAuthFailureReport(),
     ],
   });
 
   /** Runs a REST route's operations through Yoga's own pipeline (same plugins, masking and context). */
-  function operationsFor(request: Request, edge: EdgeContext): Operations {
+  function operationsFor(request: Request, edge: EdgeContext & ServerContext): Operations {
     const run = async (kind: 'execute' | 'subscribe', document: DocumentNode, variableValues: Record<string, unknown>) => {
       const enveloped = yoga.getEnveloped({ ...edge, request, params: {} } as never);
       const contextValue = await enveloped.contextFactory();
@@ -112,27 +118,24 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
         admission.current = { viewer: null, rateLimit: (error as { rateLimit?: never }).rateLimit, chargeOrganization: async () => {} };
         return render(error);
       }
-      const edge = edgeContext(request, admission.current, requestId);
-      if (resolved) return rest.run(request, url, resolved, operationsFor(request, edge));
-      let body: string | undefined;
-      if (request.body) {
-        // Read within the limit here: a chunked body declares no length, and Yoga would read any size.
-        try {
-          body = await readText(request, config.bodyMaxBytes);
-        } catch (error) {
-          if (error instanceof AppError) return graphqlError(error);
-          throw error;
-        }
+      const authOutcome: AuthOutcome = { unauthenticated: false };
+      const edge = { ...edgeContext(request, admission.current, requestId), authOutcome };
+      const response = resolved ? await rest.run(request, url, resolved, operationsFor(request, edge)) : await graphql(request, edge);
+      const refusal = admission.current.refusal;
+      if (refusal && !isRest) {
+        // Counted only once the operation ran (a widget token's organization is known then); refused all the same.
+        await response.body?.cancel();
+        return graphqlError(refusal);
       }
-      // Rebuilt from parts: the node adapter's Request is not one that the global Request accepts as input.
-      const bounded =
-        body === undefined
-          ? request
-          : new Request(request.url, { method: request.method, headers: request.headers, body, signal: request.signal });
-      const response = await yoga.fetch(bounded, edge);
-      if (response.headers.get('content-type')?.startsWith('text/html')) {
-        // GraphiQL's page is large and never changes between requests of one version.
-        response.headers.set('Cache-Control', 'public, max-age=3600');
+      if (authOutcome.unauthenticated) {
+        try {
+          await rateLimits.chargeFailedAuth(clientAddress);
+        } catch (error) {
+          if (!(error instanceof AppError)) throw error;
+          await response.body?.cancel();
+          admission.current.rateLimit = (error as { rateLimit?: never }).rateLimit;
+          return render(error);
+        }
       }
       return response;
     }
@@ -144,6 +147,33 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
       return jsonResponse({ status: 'ok' }, 200);
     }
     return errorResponse(new AppError('NOT_FOUND', `There is no endpoint ${request.method} ${url.pathname}; the API lives under ${REST_PREFIX}/ and ${GRAPHQL_PATH}.`));
+  }
+
+  /** GraphQL over HTTP, its body read within the limit first. */
+  async function graphql(request: Request, edge: EdgeContext & ServerContext): Promise<Response> {
+    let body: Uint8Array<ArrayBuffer> | undefined;
+    if (request.body) {
+      // Read within the limit here: a chunked body declares no length, and Yoga would read any size.
+      // Multipart requests (file uploads) may be as large as an upload.
+      const multipart = /^multipart\/form-data/i.test(request.headers.get('content-type') ?? '');
+      try {
+        body = await readBytes(request, multipart ? config.uploadMaxBytes + 64 * 1024 : config.bodyMaxBytes);
+      } catch (error) {
+        if (error instanceof AppError) return graphqlError(error);
+        throw error;
+      }
+    }
+    // Rebuilt from parts: the node adapter's Request is not one that the global Request accepts as input.
+    const bounded =
+      body === undefined
+        ? request
+        : new Request(request.url, { method: request.method, headers: request.headers, body, signal: request.signal });
+    const response = await yoga.fetch(bounded, edge);
+    if (response.headers.get('content-type')?.startsWith('text/html')) {
+      // GraphiQL's page is large and never changes between requests of one version.
+      response.headers.set('Cache-Control', 'public, max-age=3600');
+    }
+    return response;
   }
 
   async function handle(request: Request, serverContext: ServerContext): Promise<Response> {
@@ -168,6 +198,8 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     const rateLimit = admission.current?.rateLimit;
     if (rateLimit) for (const [name, value] of Object.entries(rateLimitHeaders(rateLimit))) headers.set(name, value);
     headers.set('X-Request-Id', requestId);
+    // A body refused for its size was not read to the end: the connection cannot carry another request.
+    if (response.status === 413) headers.set('Connection', 'close');
     // Node writes the reason phrase it is given; an empty one reads as a broken status line.
     return new Response(response.body, { status: response.status, statusText: STATUS_CODES[response.status], headers });
   }
@@ -183,8 +215,11 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     yoga,
     /** Serves GraphQL over WebSocket (graphql-ws) on this HTTP server, at /graphql. */
     attachWebSockets: (server: Server) => attachWebSockets({ server, path: GRAPHQL_PATH, yoga, gate, cors }),
-    /** Releases what the app holds beyond the database (the Redis subscriber of chat events). */
-    close: () => events.close(),
+    /** Stops background jobs and releases what the app holds beyond the database (the Redis subscriber of chat events). */
+    close: async () => {
+      await worker?.stop();
+      await events.close();
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 // The one place that reads process.env. Parsed once at start-up into a typed
 // object; a wrong value stops start-up with a message naming the variable.
 import path from 'node:path';
+import { parseAllowHosts } from './knowledge/address-policy.ts';
 
 export type Config = {
   port: number;
@@ -23,6 +24,8 @@ export type Config = {
   maxConcurrentGenerations: number;
   generationQueueSize: number;
   uploadMaxBytes: number;
+  /** Longest document (in pages) the knowledge base extracts. */
+  knowledgeMaxPages: number;
   knowledgeUrlAllowHosts: string[];
   /** Largest JSON body accepted by the REST and GraphQL endpoints. */
   bodyMaxBytes: number;
@@ -74,6 +77,14 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got "${raw}".`);
 }
 
+function allowHosts(env: Env): string[] {
+  try {
+    return parseAllowHosts(env.KNOWLEDGE_URL_ALLOW_HOSTS);
+  } catch (error) {
+    throw new ConfigError(`KNOWLEDGE_URL_ALLOW_HOSTS: ${(error as Error).message}`);
+  }
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const origins = list(env, 'CORS_ORIGINS');
   for (const origin of origins ?? []) {
@@ -96,7 +107,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxConcurrentGenerations: integer(env, 'MAX_CONCURRENT_GENERATIONS', 4, 1, 10_000),
     generationQueueSize: integer(env, 'GENERATION_QUEUE_SIZE', 64, 0, 1_000_000),
     uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 20 * 1024 * 1024, 1),
-    knowledgeUrlAllowHosts: list(env, 'KNOWLEDGE_URL_ALLOW_HOSTS') ?? [],
+    knowledgeMaxPages: integer(env, 'KNOWLEDGE_MAX_PAGES', 500, 1),
+    knowledgeUrlAllowHosts: allowHosts(env),
     bodyMaxBytes: integer(env, 'BODY_MAX_BYTES', 1024 * 1024, 1024),
     logRequests: boolean(env, 'LOG_REQUESTS', false),
   };

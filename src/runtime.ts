@@ -3,10 +3,9 @@
 // tests that need a real process-like server both use it.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import { buildApp, type App } from './app.ts';
-import { startControlSocket } from './cli/control-socket.ts';
+import { controlSocketPath, startControlSocket } from './cli/control-socket.ts';
 import type { Config } from './config.ts';
 import { acquireDataLock, type DataLock } from './db/data-lock.ts';
 import { openDatabase, type Database } from './db/database.ts';
@@ -24,9 +23,6 @@ export type Gateway = {
 
 export const FIRST_ORGANIZATION_NAME = 'Default organization';
 
-export function controlSocketPath(dataDir: string): string {
-  return path.join(dataDir, 'control.sock');
-}
 
 export async function startGateway(config: Config, options: { llm?: Llm } = {}): Promise<Gateway> {
   const cleanup: Array<() => Promise<unknown>> = [];

@@ -32,5 +32,12 @@ try {
     console.error(`Cannot start: ${error.message}`);
     process.exit(1);
   }
+  // The port is taken or not ours to use: a message naming PORT, not a stack trace.
+  const listenError = error as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (listenError.syscall === 'listen' && (listenError.code === 'EADDRINUSE' || listenError.code === 'EACCES')) {
+    const reason = listenError.code === 'EADDRINUSE' ? 'is already in use' : 'may not be used by this user';
+    console.error(`Cannot start: port ${listenError.port} on ${listenError.address} ${reason}; set PORT to another port.`);
+    process.exit(1);
+  }
   throw error;
 }

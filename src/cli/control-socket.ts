@@ -3,6 +3,7 @@
 // database. Mode 0600: only the user running the gateway may use it.
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
+import path from 'node:path';
 import type { Services } from '../services/services.ts';
 import { describeFailure, runCommand } from './commands.ts';
 
@@ -10,6 +11,10 @@ export type ControlRequest = { argv: string[] };
 export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string; usage: boolean };
 
 const MAX_REQUEST_BYTES = 64 * 1024;
+
+export function controlSocketPath(dataDir: string): string {
+  return path.join(dataDir, 'control.sock');
+}
 
 async function answer(services: Services, line: string): Promise<ControlReply> {
   try {

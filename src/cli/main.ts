@@ -5,12 +5,8 @@
 import { connect } from 'node:net';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { acquireDataLock, DataLockedError } from '../db/data-lock.ts';
-import { openDatabase } from '../db/database.ts';
-import { createLlm } from '../llm/ollama.ts';
-import { controlSocketPath } from '../runtime.ts';
-import { createServices } from '../services/services.ts';
 import { checkCommand, describeFailure, parseCommand, runCommand, USAGE } from './commands.ts';
-import type { ControlReply } from './control-socket.ts';
+import { controlSocketPath, type ControlReply } from './control-socket.ts';
 
 /** Asks the running gateway; null when none is listening. */
 function viaGateway(config: Config, argv: string[]): Promise<ControlReply | null> {
@@ -35,6 +31,12 @@ function viaGateway(config: Config, argv: string[]): Promise<ControlReply | null
 }
 
 async function locally(config: Config, argv: string[]): Promise<ControlReply> {
+  // Loaded only here: a command answered by the running gateway needs none of this.
+  const [{ openDatabase }, { createLlm }, { createServices }] = await Promise.all([
+    import('../db/database.ts'),
+    import('../llm/ollama.ts'),
+    import('../services/services.ts'),
+  ]);
   const lock = config.databaseUrl ? null : await acquireDataLock(config.dataDir);
   try {
     const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir });

@@ -16,6 +16,8 @@ export type Admission = {
   rateLimit?: RateLimitState;
   /** Counts the request against an organization found later (widget-token requests). */
   chargeOrganization: (organization: OrganizationAuth) => Promise<void>;
+  /** Set when chargeOrganization refused the request (RATE_LIMITED), so the edge answers 429 whatever ran. */
+  refusal?: AppError;
 };
 
 const BEARER = /^Bearer\s+(\S+)$/i;
@@ -44,22 +46,27 @@ export function createGate({ services, rateLimits }: { services: Services; rateL
     return null;
   }
 
+  /** As identify, but a failure counts against the client address (RATE_LIMITED past the allowance). */
+  async function authenticate(credentials: Credentials, clientAddress: string): Promise<Viewer | null> {
+    try {
+      return await identify(credentials);
+    } catch (error) {
+      await rateLimits.chargeFailedAuth(clientAddress);
+      throw error;
+    }
+  }
+
   return {
     /** Who the credentials belong to (null when there are none); throws UNAUTHENTICATED when they are wrong. */
     identify,
+    authenticate,
 
     /**
      * Authenticates and counts one request (or one WebSocket operation).
      * Anonymous requests pass with a null viewer: the schema decides what they may do.
      */
     async admit(credentials: Credentials, clientAddress: string): Promise<Admission> {
-      let viewer: Viewer | null;
-      try {
-        viewer = await identify(credentials);
-      } catch (error) {
-        await rateLimits.chargeFailedAuth(clientAddress);
-        throw error;
-      }
+      const viewer = await authenticate(credentials, clientAddress);
       const admission: Admission = {
         viewer,
         async chargeOrganization(organization) {
@@ -68,6 +75,7 @@ export function createGate({ services, rateLimits }: { services: Services; rateL
             admission.rateLimit = await rateLimits.chargeOrganization(organization.id, organization.rateLimitPerHour);
           } catch (error) {
             admission.rateLimit = (error as { rateLimit?: RateLimitState }).rateLimit;
+            if (error instanceof AppError) admission.refusal = error;
             throw error;
           }
         },

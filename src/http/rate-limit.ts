@@ -16,6 +16,10 @@ export type RateLimitState = {
   remaining: number;
   /** Seconds until the window resets. */
   resetIn: number;
+  /** The policy's name in the RateLimit headers; "org" (an organization's hourly budget) when absent. */
+  policy?: string;
+  /** The policy's window in seconds; an hour when absent. */
+  window?: number;
 };
 
 export function createRateLimits({ redis }: { redis?: Redis }) {
@@ -49,7 +53,14 @@ export function createRateLimits({ redis }: { redis?: Redis }) {
         await failures.consume(address, 1);
       } catch (error) {
         if (!(error instanceof RateLimiterRes)) throw error;
-        const state = { limit: FAILED_AUTH_POINTS, remaining: 0, resetIn: Math.max(1, Math.ceil(error.msBeforeNext / 1000)) };
+        const state = {
+          limit: FAILED_AUTH_POINTS,
+          remaining: 0,
+          resetIn: Math.max(1, Math.ceil(error.msBeforeNext / 1000)),
+          // Not the organization's budget: the allowance of failed attempts per client address.
+          policy: 'auth-failures',
+          window: FAILED_AUTH_WINDOW_SECONDS,
+        };
         throw rateLimited(state, 'Too many failed authentication attempts from this address.');
       }
     },
@@ -69,7 +80,7 @@ export function rateLimitHeaders(state: RateLimitState, now = Date.now()): Recor
     'X-RateLimit-Limit': String(state.limit),
     'X-RateLimit-Remaining': String(state.remaining),
     'X-RateLimit-Reset': String(Math.ceil(now / 1000) + state.resetIn),
-    'RateLimit-Policy': `"org";q=${state.limit};w=${WINDOW_SECONDS}`,
-    RateLimit: `"org";r=${state.remaining};t=${state.resetIn}`,
+    'RateLimit-Policy': `"${state.policy ?? 'org'}";q=${state.limit};w=${state.window ?? WINDOW_SECONDS}`,
+    RateLimit: `"${state.policy ?? 'org'}";r=${state.remaining};t=${state.resetIn}`,
   };
 }

@@ -61,7 +61,8 @@ export function attachWebSockets({ server, path, yoga, gate, cors, maxPayload = 
       onConnect: async (ctx) => {
         const credentials = credentialsFrom(ctx.connectionParams);
         try {
-          await gate.identify(credentials);
+          // Counted like a failed HTTP authentication, so sockets cannot be used to guess secrets without limit.
+          await gate.authenticate(credentials, ctx.extra.request.socket.remoteAddress ?? 'unknown');
         } catch (error) {
           if (!(error instanceof AppError)) throw error;
           ctx.extra.socket.close(CloseCode.Unauthorized, error.message.slice(0, 120));

@@ -3,13 +3,16 @@
 import { AppError } from '../errors.ts';
 import { camelCase } from './envelope.ts';
 
-/** The body as text, refused with 413 as soon as it exceeds maxBytes (declared or streamed). */
-export async function readText(request: Request, maxBytes: number): Promise<string> {
-  const tooLarge = () =>
-    new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than the limit of ${maxBytes} bytes; send less.`);
+/** The body's bytes, refused with 413 as soon as they exceed maxBytes (declared or streamed). */
+export async function readBytes(
+  request: Request,
+  maxBytes: number,
+  limitDetail = `The request body is larger than the limit of ${maxBytes} bytes; send less.`,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', limitDetail);
   const declared = Number(request.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
-  if (!request.body) return '';
+  if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -23,7 +26,44 @@ export async function readText(request: Request, maxBytes: number): Promise<stri
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+export async function readText(request: Request, maxBytes: number): Promise<string> {
+  return Buffer.from(await readBytes(request, maxBytes)).toString('utf8');
+}
+
+/**
+ * A multipart form (file uploads) as an object with camelCase keys: text
+ * fields as strings, files as File objects.
+ */
+export async function readMultipartBody(request: Request, uploadMaxBytes: number): Promise<Record<string, unknown>> {
+  const type = request.headers.get('content-type') ?? '';
+  if (!/^multipart\/form-data\s*;/i.test(type)) {
+    const sent = type.split(';')[0].trim() || '(none)';
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${sent} is not supported here; send a multipart/form-data form (curl -F).`);
+  }
+  // A form carries the file plus a few short fields.
+  const bytes = await readBytes(
+    request,
+    uploadMaxBytes + 64 * 1024,
+    `The upload is larger than the limit of ${uploadMaxBytes} bytes (UPLOAD_MAX_BYTES); send a smaller file.`,
+  );
+  let form: FormData;
+  try {
+    form = await new Response(bytes, { headers: { 'Content-Type': type } }).formData();
+  } catch {
+    throw new AppError('BAD_REQUEST', 'The multipart form could not be read; check its boundary and encoding.');
+  }
+  const body: Record<string, unknown> = {};
+  for (const [key, value] of form.entries()) body[camelCase(key)] = value;
+  return body;
 }
 
 /**
@@ -38,7 +78,8 @@ export async function readJsonBody(request: Request, maxBytes: number): Promise<
     throw new AppError('BAD_REQUEST', 'The request body is empty; send a JSON object with Content-Type: application/json.');
   }
   if (type !== null && !/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
-    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${type.split(';')[0]} is not supported here; send JSON with Content-Type: application/json.`);
+    const sent = type.split(';')[0].trim() || '(empty)';
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${sent} is not supported here; send JSON with Content-Type: application/json.`);
   }
   let body: unknown;
   try {

@@ -4,7 +4,7 @@
 import type { ExecutionResult } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { AppError } from '../errors.ts';
-import { readJsonBody } from './body.ts';
+import { readJsonBody, readMultipartBody } from './body.ts';
 import { envelopeForErrors, failure, jsonResponse, success } from './envelope.ts';
 import { eventStreamResponse } from './event-stream.ts';
 import { routes, type Method, type Route } from './routes.ts';
@@ -81,7 +81,10 @@ async function stream(request: Request, route: Route, document: TypedDocumentNod
   return eventStreamResponse(first.value as never, results as never, { status, detail }, request.signal);
 }
 
-export function createRestHandler({ bodyMaxBytes }: { bodyMaxBytes: number }) {
+export function createRestHandler({ bodyMaxBytes, uploadMaxBytes }: { bodyMaxBytes: number; uploadMaxBytes: number }) {
+  const readBody = (request: Request, route: Route) =>
+    route.body === 'multipart' ? readMultipartBody(request, uploadMaxBytes) : route.body ? readJsonBody(request, bodyMaxBytes) : {};
+
   return {
     /** The route for a request, answering 404/405 itself when there is none. */
     resolve(request: Request, url: URL): { route: Route; params: Record<string, string> } | Response {
@@ -102,7 +105,7 @@ export function createRestHandler({ bodyMaxBytes }: { bodyMaxBytes: number }) {
     /** Runs a resolved route for an admitted request. */
     async run(request: Request, url: URL, { route, params }: { route: Route; params: Record<string, string> }, operations: Operations) {
       try {
-        const body = route.body ? await readJsonBody(request, bodyMaxBytes) : {};
+        const body = await readBody(request, route);
         const variables = route.variables({ params, query: url.searchParams, body });
         if (route.streamDocument && wantsEventStream(request)) return await stream(request, route, route.streamDocument, variables, operations);
         const result = await operations.execute(route.document, variables);

@@ -18,8 +18,8 @@ export type Route = {
   /** Path below /api/v1, with :name segments; matched with or without a trailing slash. */
   path: string;
   document: TypedDocumentNode<any, any>;
-  /** Whether the route reads a JSON body. */
-  body?: boolean;
+  /** The body the route reads: JSON (true) or a multipart form (file uploads). */
+  body?: boolean | 'multipart';
   variables: (input: RouteInput) => Record<string, unknown>;
   /** The status and detail of a success; `data` is what the operation returned as `result`. */
   reply: (data: any) => { status: number; detail: string; data: unknown };
@@ -40,6 +40,58 @@ function param(query: URLSearchParams, name: string): unknown {
 
 const page = ({ query }: RouteInput) => ({ limit: param(query, 'limit'), offset: param(query, 'offset') });
 const text = (query: URLSearchParams, name: string) => query.get(name) || undefined;
+
+const KNOWLEDGE = { files: 'file', qa: 'qa', urls: 'url' } as const;
+
+/** Fields that belong to one kind of source only; the others are left out of REST replies. */
+const KIND_FIELDS: Record<string, string[]> = {
+  file: ['file_type', 'file_name', 'byte_size', 'content_hash'],
+  qa: ['question', 'answer', 'tags', 'source'],
+  url: ['url'],
+};
+const OWN_FIELDS = new Set(Object.values(KIND_FIELDS).flat());
+
+function knowledgeShape(source: Record<string, unknown> | null) {
+  if (!source) return source;
+  const own = new Set(KIND_FIELDS[source.kind as string]);
+  return Object.fromEntries(Object.entries(source).filter(([key]) => !OWN_FIELDS.has(key) || own.has(key)));
+}
+
+const accepted = (detail: string) => (data: unknown) => ({ status: 202, detail, data: knowledgeShape((data as { result: Record<string, unknown> }).result) });
+
+function knowledgeRoutes(path: keyof typeof KNOWLEDGE): Route[] {
+  const kind = KNOWLEDGE[path];
+  return [
+    {
+      method: 'GET',
+      path: `/knowledge/${path}`,
+      document: op.RestListKnowledgeDocument,
+      variables: (input) => ({ kind, ...page(input) }),
+      reply: ({ result }: op.RestListKnowledgeQuery) => ({
+        status: 200,
+        detail: 'Knowledge sources retrieved',
+        data: { ...result, items: result.items.map(knowledgeShape) },
+      }),
+    },
+    {
+      method: 'GET',
+      path: `/knowledge/${path}/:id`,
+      document: op.RestGetKnowledgeDocument,
+      variables: ({ params }) => ({ kind, id: params.id }),
+      reply: ({ result }: op.RestGetKnowledgeQuery) => ({ status: 200, detail: 'Knowledge source retrieved', data: knowledgeShape(result) }),
+    },
+    {
+      method: 'DELETE',
+      path: `/knowledge/${path}/:id`,
+      document: op.RestDeleteKnowledgeDocument,
+      variables: ({ params }) => ({ kind, id: params.id }),
+      reply: deleted('Knowledge source deleted; its passages no longer answer questions'),
+    },
+  ];
+}
+
+/** Multipart fields arrive as text: a list of assistant ids may come comma-separated. */
+const idList = (value: unknown) => (typeof value === 'string' ? value.split(',').map((id) => id.trim()).filter(Boolean) : value);
 
 const ok = (detail: string) => (data: unknown) => ({ status: 200, detail, data: (data as { result: unknown }).result });
 const created = (detail: string) => (data: unknown) => ({ status: 201, detail, data: (data as { result: unknown }).result });
@@ -184,6 +236,44 @@ export const routes: Route[] = [
     streamDocument: op.RestStreamConversationMessageDocument,
     variables: ({ params, body }) => ({ id: params.id, input: body }),
     reply: created('Message sent and reply generated'),
+  },
+
+  ...knowledgeRoutes('files'),
+  {
+    method: 'POST',
+    path: '/knowledge/files',
+    document: op.RestUploadKnowledgeFileDocument,
+    body: 'multipart',
+    variables: ({ body }) => ({ input: { ...body, assistantIds: idList(body.assistantIds) } }),
+    reply: ({ result }: op.RestUploadKnowledgeFileMutation) =>
+      result.duplicate
+        ? { status: 200, detail: 'This file was uploaded before; the existing source is returned', data: knowledgeShape(result.source) }
+        : { status: 202, detail: 'File accepted; it is being indexed', data: knowledgeShape(result.source) },
+  },
+  ...knowledgeRoutes('qa'),
+  {
+    method: 'POST',
+    path: '/knowledge/qa',
+    document: op.RestAddKnowledgeQaDocument,
+    body: true,
+    variables: ({ body }) => ({ input: body }),
+    reply: accepted('Q&A pair accepted; it is being indexed'),
+  },
+  ...knowledgeRoutes('urls'),
+  {
+    method: 'POST',
+    path: '/knowledge/urls',
+    document: op.RestAddKnowledgeUrlDocument,
+    body: true,
+    variables: ({ body }) => ({ input: body }),
+    reply: accepted('Web page accepted; it is being fetched and indexed'),
+  },
+  {
+    method: 'POST',
+    path: '/knowledge/urls/:id/sync',
+    document: op.RestSyncKnowledgeUrlDocument,
+    variables: ({ params }) => ({ id: params.id }),
+    reply: accepted('The page is being fetched again'),
   },
 
   {

@@ -22,6 +22,7 @@ export const builder = new SchemaBuilder<{
     DateTime: { Input: Date; Output: Date };
     JSON: { Input: unknown; Output: unknown };
     JSONObject: { Input: Record<string, unknown>; Output: unknown };
+    File: { Input: File; Output: never };
   };
   DefaultFieldNullability: false;
 }>({
@@ -104,6 +105,21 @@ builder.scalarType('JSONObject', {
   parseLiteral: (node, variables) => {
     const value = literalValue(node, variables);
     if (!isObject(value)) throw new GraphQLError('must be a JSON object');
+    return value;
+  },
+});
+
+/** Something that can be read like a File (Node's and the ponyfills' classes differ, so the shape decides). */
+const isFile = (value: unknown): value is File =>
+  typeof value === 'object' && value !== null && typeof (value as File).arrayBuffer === 'function' && typeof (value as File).size === 'number';
+
+builder.scalarType('File', {
+  description: 'An uploaded file (GraphQL multipart request).',
+  serialize: () => {
+    throw new GraphQLError('File is an input-only scalar.');
+  },
+  parseValue: (value) => {
+    if (!isFile(value)) throw new GraphQLError('must be an uploaded file (multipart request)');
     return value;
   },
 });

@@ -7,5 +7,6 @@ import './session.ts';
 import './user-context.ts';
 import './conversation.ts';
 import './chat-stream.ts';
+import './knowledge.ts';
 
 export const schema = builder.toSchema();

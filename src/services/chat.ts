@@ -8,7 +8,8 @@ import { AppError } from '../errors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import type { ChatEvent, ChatEventBus } from './chat-events.ts';
 import type { GenerationSlots } from './generation-slots.ts';
-import { buildPrompt, type ChatTurn } from './prompt.ts';
+import type { Hit } from '../knowledge/passages.ts';
+import { buildPrompt, estimateTokens, type ChatTurn, type ReferencePassage } from './prompt.ts';
 import { findPage, jsonObject, parseInput, requiredText, type Page, type PageArgs } from './validation.ts';
 
 export type Message = Prisma.MessageGetPayload<object>;
@@ -53,9 +54,46 @@ export type ChatDeps = {
   defaultModel: string;
   /** The largest context window asked of Ollama (num_ctx), whatever the model could take. */
   maxContextLength: number;
+  /** Finds the knowledge-base passages that answer a message. */
+  retrieve: (query: { organizationId: string; assistantId: string; question: string; limit: number }) => Promise<{ hits: Hit[]; searched: boolean }>;
 };
 
-export function createChatService({ prisma, llm, events, slots, defaultModel, maxContextLength }: ChatDeps) {
+/** Passages considered for a prompt, best first. */
+const RETRIEVAL_LIMIT = 8;
+/** A passage must speak to at least this share of the message's terms to be used. */
+const MIN_COVERAGE = 0.5;
+/** A Q&A pair covering this share of the message's terms is the answer to give. */
+const CLOSE_QUESTION = 0.75;
+/** Share of the context window that reference passages may fill. */
+const REFERENCE_SHARE = 0.3;
+const SNIPPET_CHARS = 240;
+
+export type Source = { sourceId: string; kind: Hit['kind']; title: string; url: string | null; snippet: string; score: number };
+
+/** The passages that fit the budget, as the prompt shows them and as the reply cites them. */
+function selectReferences(hits: Hit[], budgetTokens: number): { passages: ReferencePassage[]; sources: Source[] } {
+  const passages: ReferencePassage[] = [];
+  const sources: Source[] = [];
+  let budget = budgetTokens;
+  for (const hit of hits) {
+    if (hit.coverage < MIN_COVERAGE) continue;
+    const cost = estimateTokens(hit.heading) + estimateTokens(hit.content);
+    if (cost > budget) continue;
+    budget -= cost;
+    passages.push({
+      title: hit.title,
+      heading: hit.kind === 'qa' ? '' : hit.heading,
+      content: hit.content,
+      kind: hit.kind,
+      closeQuestion: hit.kind === 'qa' && hit.coverage >= CLOSE_QUESTION,
+    });
+    const snippet = hit.content.length > SNIPPET_CHARS ? `${hit.content.slice(0, SNIPPET_CHARS).trimEnd()}…` : hit.content;
+    sources.push({ sourceId: hit.sourceId, kind: hit.kind, title: hit.title, url: hit.url, snippet, score: Math.round(hit.coverage * 1000) / 1000 });
+  }
+  return { passages, sources };
+}
+
+export function createChatService({ prisma, llm, events, slots, defaultModel, maxContextLength, retrieve }: ChatDeps) {
   async function loadThread(thread: Thread) {
     if (thread.sessionId) {
       const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true } });
@@ -152,13 +190,22 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
         let status: 'complete' | 'incomplete' | 'failed' = 'complete';
         let failure: LlmError | null = null;
         let usage: { promptTokens: number | null; completionTokens: number | null } = { promptTokens: null, completionTokens: null };
+        let sources: Source[] = [];
         try {
-          const [info, turns] = await Promise.all([llm.modelInfo(model), history(thread, userMessage)]);
+          const [info, turns, found] = await Promise.all([
+            llm.modelInfo(model),
+            history(thread, userMessage),
+            retrieve({ organizationId, assistantId: assistant.id, question: data.content, limit: RETRIEVAL_LIMIT }),
+          ]);
           const contextLength = Math.min(info.contextLength ?? FALLBACK_CONTEXT, maxContextLength);
+          const references = selectReferences(found.hits, Math.floor(contextLength * REFERENCE_SHARE));
+          sources = references.sources;
           const { messages } = buildPrompt({
             persona: assistant,
             locale,
             traits,
+            passages: references.passages,
+            knowledgeSearched: found.searched,
             history: turns,
             message: data.content,
             contextLength,
@@ -194,6 +241,7 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
             status,
             model,
             error: failure?.message ?? (status === 'incomplete' ? 'The client went away before the reply was finished.' : null),
+            sources,
             promptTokens: usage.promptTokens,
             completionTokens: usage.completionTokens,
             latencyMs: Math.round(performance.now() - started),

@@ -7,6 +7,8 @@ import { createAssistantService } from './assistant.ts';
 import { createChatEventBus, type ChatEventBus } from './chat-events.ts';
 import { createChatService } from './chat.ts';
 import { createGenerationSlots } from './generation-slots.ts';
+import { createJobQueue } from './jobs.ts';
+import { createKnowledgeService } from './knowledge.ts';
 import { createConversationService } from './conversation.ts';
 import { createOrganizationService } from './organization.ts';
 import { createSessionService } from './session.ts';
@@ -25,7 +27,15 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
   const organizations = createOrganizationService({ prisma, defaultRateLimit: config.rateLimitPerHour });
   const assistants = createAssistantService({ prisma });
   const userContexts = createUserContextService({ prisma });
+  const jobs = createJobQueue({ prisma });
+  const knowledge = createKnowledgeService({
+    prisma,
+    jobs,
+    limits: { uploadMaxBytes: config.uploadMaxBytes, maxPages: config.knowledgeMaxPages, allowHosts: config.knowledgeUrlAllowHosts },
+  });
   return {
+    jobs,
+    knowledge,
     organizations,
     widgetTokens: createWidgetTokenService({ prisma, organizations }),
     assistants,
@@ -39,6 +49,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
       slots: createGenerationSlots({ concurrency: config.maxConcurrentGenerations, queueSize: config.generationQueueSize }),
       defaultModel: config.ollamaModel,
       maxContextLength: config.ollamaContextLength,
+      retrieve: knowledge.retrieve,
     }),
   };
 }

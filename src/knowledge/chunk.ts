@@ -1,0 +1,117 @@
+// Splits extracted text into passages along its structure: a passage never
+// spans two sections, paragraphs stay whole where they fit, and consecutive
+// passages of one section overlap a little so that a fact cut at a boundary is
+// still found whole in one of them.
+
+export type Passage = {
+  /** The heading path the passage sits under, e.g. "Setup > Network"; empty before the first heading. */
+  heading: string;
+  content: string;
+};
+
+export type ChunkOptions = {
+  /** Passages aim at this many characters (about 200 tokens). */
+  targetChars: number;
+  /** No passage is longer than this. */
+  maxChars: number;
+  /** Characters repeated from the end of the previous passage of the same section. */
+  overlapChars: number;
+};
+
+export const DEFAULT_CHUNKING: ChunkOptions = { targetChars: 900, maxChars: 1400, overlapChars: 150 };
+
+const HEADING = /^(#{1,6})\s+(.*)$/;
+
+type Section = { heading: string; paragraphs: string[] };
+
+function sections(text: string): Section[] {
+  const result: Section[] = [];
+  const path: string[] = [];
+  let current: Section = { heading: '', paragraphs: [] };
+  let paragraph: string[] = [];
+  const endParagraph = () => {
+    const joined = paragraph.join('\n').trim();
+    if (joined) current.paragraphs.push(joined);
+    paragraph = [];
+  };
+  for (const line of text.replace(/\r\n?/g, '\n').split('\n')) {
+    const heading = HEADING.exec(line.trim());
+    if (heading) {
+      endParagraph();
+      if (current.paragraphs.length > 0) result.push(current);
+      const level = heading[1].length;
+      path.length = Math.min(path.length, level - 1);
+      path[level - 1] = heading[2].trim();
+      current = { heading: path.filter(Boolean).join(' > '), paragraphs: [] };
+    } else if (line.trim() === '') {
+      endParagraph();
+    } else {
+      paragraph.push(line.trimEnd());
+    }
+  }
+  endParagraph();
+  if (current.paragraphs.length > 0) result.push(current);
+  return result;
+}
+
+/** Pieces no longer than max: sentences where possible, words where a sentence is too long. */
+function pieces(paragraph: string, max: number): string[] {
+  if (paragraph.length <= max) return [paragraph];
+  const sentences = paragraph.match(/[^.!?。！？]+(?:[.!?。！？]+|$)\s*/g) ?? [paragraph];
+  const out: string[] = [];
+  for (const sentence of sentences) {
+    if (sentence.length <= max) {
+      out.push(sentence.trim());
+      continue;
+    }
+    let line = '';
+    for (const word of sentence.split(/\s+/)) {
+      if (line && line.length + word.length + 1 > max) {
+        out.push(line);
+        line = '';
+      }
+      // A single "word" longer than max (a URL, base64) is cut as it is.
+      for (let i = 0; i < word.length; i += max) {
+        const part = word.slice(i, i + max);
+        line = line ? `${line} ${part}` : part;
+      }
+    }
+    if (line) out.push(line);
+  }
+  return out.filter(Boolean);
+}
+
+/** The end of a passage, starting at a word boundary, to repeat at the start of the next one. */
+function tail(text: string, chars: number): string {
+  if (chars <= 0 || text.length <= chars) return '';
+  const cut = text.slice(-chars);
+  const space = cut.search(/\s/);
+  return space === -1 ? cut : cut.slice(space + 1);
+}
+
+export function chunkText(text: string, options: ChunkOptions = DEFAULT_CHUNKING): Passage[] {
+  const passages: Passage[] = [];
+  for (const section of sections(text)) {
+    let current = '';
+    let overlap = '';
+    const emit = () => {
+      if (!current.trim()) return;
+      passages.push({ heading: section.heading, content: current.trim() });
+      overlap = tail(current, options.overlapChars);
+      current = '';
+    };
+    for (const paragraph of section.paragraphs) {
+      // Pieces of one paragraph join with a space, paragraphs with a blank line.
+      let separator = '\n\n';
+      for (const piece of pieces(paragraph, options.maxChars - options.overlapChars - 2)) {
+        if (current && current.length + piece.length + 2 > options.targetChars) emit();
+        if (!current && overlap) current = `${overlap} `;
+        else if (current) current += separator;
+        current += piece;
+        separator = ' ';
+      }
+    }
+    emit();
+  }
+  return passages;
+}

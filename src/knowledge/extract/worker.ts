@@ -1,0 +1,25 @@
+// Entry point of the extraction worker thread (see extract.ts). One worker per
+// file: a fresh heap that the caller can cap and throw away.
+import { parentPort, workerData } from 'node:worker_threads';
+import { asExtractionError, parseFile } from './parse.ts';
+import type { Extracted, ExtractionErrorCode, ExtractionLimits, FileType } from './types.ts';
+
+export type WorkerInput = { bytes: Uint8Array; type: FileType; limits: ExtractionLimits };
+export type WorkerMessage =
+  | { kind: 'started' }
+  | { kind: 'done'; result: Extracted }
+  | { kind: 'failed'; code: ExtractionErrorCode; message: string };
+
+const port = parentPort;
+if (port === null) throw new Error('worker.ts runs only as a worker thread (see extract.ts)');
+const post = (message: WorkerMessage) => port.postMessage(message);
+
+// Reaching this line means the code loaded; a crash from here on is the file's.
+post({ kind: 'started' });
+const { bytes, type, limits } = workerData as WorkerInput;
+try {
+  post({ kind: 'done', result: await parseFile(bytes, type, limits) });
+} catch (error) {
+  const { code, message } = asExtractionError(error, type);
+  post({ kind: 'failed', code, message });
+}

@@ -1,0 +1,246 @@
+// The knowledge base: uploaded files, Q&A pairs and web pages. Adding a source
+// stores it and queues its ingestion (extract, chunk, index) as a background
+// job, so the request answers at once; the source's status tells how it went.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
+import { AppError, notFound } from '../errors.ts';
+import { chunkText, type Passage } from '../knowledge/chunk.ts';
+import { ExtractionError, extractText, FILE_TYPES, parseFileType } from '../knowledge/extract/extract.ts';
+import { assertDeclaredType } from '../knowledge/extract/sniff.ts';
+import { fetchPage, FetchPageError } from '../knowledge/fetch-page.ts';
+import { hasReadyKnowledge, replacePassages, searchPassages, type Hit } from '../knowledge/passages.ts';
+import type { Job, JobQueue } from './jobs.ts';
+import { findPage, isUuid, jsonObject, parseInput, requiredText, text, type Page, type PageArgs } from './validation.ts';
+import type { Viewer } from './viewer.ts';
+
+export type KnowledgeSource = Prisma.KnowledgeSourceGetPayload<object>;
+export type KnowledgeKind = 'file' | 'qa' | 'url';
+export const KNOWLEDGE_KINDS = ['file', 'qa', 'url'] as const;
+
+export type KnowledgeLimits = {
+  uploadMaxBytes: number;
+  maxPages: number;
+  allowHosts: string[];
+};
+
+const EXTRACTION = { timeoutMs: 60_000, maxMemoryMb: 512, maxChars: 5_000_000 };
+const PAGE_FETCH = { maxBytes: 5 * 1024 * 1024, timeoutMs: 15_000, maxRedirects: 5 };
+
+const assistantIds = z.array(z.string().uuid({ error: 'must list assistant ids (UUIDs)' })).max(100).nullish();
+
+const qaSchema = z.object({
+  question: requiredText(2000),
+  answer: requiredText(20_000),
+  tags: z.array(requiredText(100)).max(50, { error: 'must list at most 50 tags' }).nullish(),
+  source: text(200).nullish(),
+  assistantIds,
+  metadata: jsonObject().nullish(),
+});
+
+const urlSchema = z.object({
+  url: z
+    .string()
+    .trim()
+    .max(2048)
+    .refine((value) => {
+      try {
+        return ['http:', 'https:'].includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    }, { error: 'must be an http or https URL' }),
+  title: text(500).nullish(),
+  assistantIds,
+  metadata: jsonObject().nullish(),
+});
+
+const fileSchema = z.object({
+  title: requiredText(500),
+  fileType: requiredText(100),
+  assistantIds,
+  metadata: jsonObject().nullish(),
+});
+
+export function createKnowledgeService({ prisma, jobs, limits }: { prisma: PrismaClient; jobs: JobQueue; limits: KnowledgeLimits }) {
+  async function get(viewer: Viewer, kind: KnowledgeKind | null, id: string): Promise<KnowledgeSource> {
+    const source = isUuid(id)
+      ? await prisma.knowledgeSource.findFirst({ where: { id, organizationId: viewer.organizationId, ...(kind ? { kind } : {}) } })
+      : null;
+    if (!source) throw notFound('Knowledge source', id);
+    return source;
+  }
+
+  async function checkAssistants(viewer: Viewer, ids: string[] | null | undefined) {
+    if (!ids?.length) return [];
+    const found = await prisma.assistant.count({ where: { id: { in: ids }, organizationId: viewer.organizationId } });
+    if (found !== new Set(ids).size) throw new AppError('NOT_FOUND', 'One of assistant_ids names no assistant of this organization.');
+    return [...new Set(ids)];
+  }
+
+  /** Stores a new source and queues its ingestion in one transaction, so no source is left without its job. */
+  async function addSource(data: Prisma.KnowledgeSourceUncheckedCreateInput) {
+    return prisma.$transaction(async (tx) => {
+      const source = await tx.knowledgeSource.create({ data });
+      await jobs.enqueue({ organizationId: source.organizationId, kind: 'ingest', sourceId: source.id }, tx);
+      return source;
+    });
+  }
+
+  async function passagesOf(source: KnowledgeSource): Promise<{ passages: Passage[]; title?: string }> {
+    switch (source.kind) {
+      case 'qa':
+        // The question is the heading: the index weighs it above the answer.
+        return { passages: [{ heading: source.question!, content: `Q: ${source.question}\nA: ${source.answer}` }] };
+      case 'file': {
+        const extracted = await extractText(source.content!, parseFileType(source.fileType!)!, { ...EXTRACTION, maxPages: limits.maxPages });
+        return { passages: chunkText(extracted.text) };
+      }
+      case 'url': {
+        const page = await fetchPage(source.url!, { ...PAGE_FETCH, allowHosts: limits.allowHosts });
+        const type = /html|xml/.test(page.contentType) ? 'html' : page.contentType.includes('markdown') ? 'md' : 'txt';
+        const extracted = await extractText(page.body, type, { ...EXTRACTION, maxPages: limits.maxPages });
+        return { passages: chunkText(extracted.text), title: extracted.title };
+      }
+      default:
+        throw new Error(`Unknown knowledge kind ${source.kind}`);
+    }
+  }
+
+  return {
+    get,
+
+    list(viewer: Viewer, kind: KnowledgeKind, args: PageArgs): Promise<Page<KnowledgeSource>> {
+      const where = { organizationId: viewer.organizationId, kind };
+      return findPage(
+        args,
+        (page) => prisma.knowledgeSource.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], omit: { content: true }, ...page }) as Promise<KnowledgeSource[]>,
+        () => prisma.knowledgeSource.count({ where }),
+      );
+    },
+
+    /**
+     * Stores an uploaded file and queues it. The same bytes uploaded again are
+     * recognised by their SHA-256 and answered with the existing source.
+     */
+    async addFile(viewer: Viewer, input: { title: string; fileType: string; file: File; assistantIds?: string[] | null; metadata?: Record<string, unknown> | null }) {
+      const data = parseInput(fileSchema, input);
+      const fileType = parseFileType(data.fileType);
+      if (!fileType) {
+        throw new AppError('UNSUPPORTED_MEDIA_TYPE', `file_type "${data.fileType}" is not supported; use one of ${FILE_TYPES.join(', ')}.`);
+      }
+      if (input.file.size > limits.uploadMaxBytes) {
+        throw new AppError('PAYLOAD_TOO_LARGE', `The file is ${input.file.size} bytes; the limit is ${limits.uploadMaxBytes} bytes (UPLOAD_MAX_BYTES).`);
+      }
+      const bytes = new Uint8Array(await input.file.arrayBuffer());
+      if (bytes.byteLength === 0) throw new AppError('BAD_REQUEST', 'The file is empty.');
+      try {
+        assertDeclaredType(bytes, fileType);
+      } catch (error) {
+        if (error instanceof ExtractionError) throw new AppError('BAD_REQUEST', error.message);
+        throw error;
+      }
+      const contentHash = createHash('sha256').update(bytes).digest('hex');
+      const existing = await prisma.knowledgeSource.findFirst({
+        where: { organizationId: viewer.organizationId, kind: 'file', contentHash },
+        omit: { content: true },
+      });
+      if (existing) return { source: existing as KnowledgeSource, duplicate: true };
+      const source = await addSource({
+        organizationId: viewer.organizationId,
+        kind: 'file',
+        title: data.title,
+        fileType,
+        fileName: input.file.name || null,
+        byteSize: bytes.byteLength,
+        contentHash,
+        content: bytes,
+        assistantIds: await checkAssistants(viewer, data.assistantIds),
+        metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
+      });
+      return { source, duplicate: false };
+    },
+
+    async addQa(viewer: Viewer, input: object) {
+      const data = parseInput(qaSchema, input);
+      return addSource({
+        organizationId: viewer.organizationId,
+        kind: 'qa',
+        title: data.question,
+        question: data.question,
+        answer: data.answer,
+        tags: data.tags ?? [],
+        origin: data.source ?? null,
+        assistantIds: await checkAssistants(viewer, data.assistantIds),
+        metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
+      });
+    },
+
+    async addUrl(viewer: Viewer, input: object) {
+      const data = parseInput(urlSchema, input);
+      return addSource({
+        organizationId: viewer.organizationId,
+        kind: 'url',
+        title: data.title || data.url,
+        url: data.url,
+        assistantIds: await checkAssistants(viewer, data.assistantIds),
+        metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
+      });
+    },
+
+    /** Fetches a web page again; its passages are replaced once the new version is indexed. */
+    async sync(viewer: Viewer, id: string) {
+      const source = await get(viewer, 'url', id);
+      return prisma.$transaction(async (tx) => {
+        const updated = await tx.knowledgeSource.update({ where: { id: source.id }, data: { status: 'pending', error: null } });
+        await jobs.enqueue({ organizationId: source.organizationId, kind: 'ingest', sourceId: source.id }, tx);
+        return updated;
+      });
+    },
+
+    /** Deletes the source; its passages leave retrieval at once (they go with it). */
+    async delete(viewer: Viewer, kind: KnowledgeKind | null, id: string) {
+      const source = await get(viewer, kind, id);
+      await prisma.knowledgeSource.delete({ where: { id: source.id } });
+      return source;
+    },
+
+    /** The job handler: extracts, chunks and indexes one source. */
+    async ingest(job: Job) {
+      const source = job.sourceId ? await prisma.knowledgeSource.findUnique({ where: { id: job.sourceId } }) : null;
+      if (!source) return; // deleted meanwhile
+      await prisma.knowledgeSource.update({ where: { id: source.id }, data: { status: 'processing', error: null } });
+      try {
+        const { passages, title } = await passagesOf(source);
+        if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
+        const count = await replacePassages(prisma, source, passages);
+        await prisma.knowledgeSource.updateMany({
+          where: { id: source.id },
+          data: {
+            status: 'ready',
+            chunkCount: count,
+            indexedAt: new Date(),
+            error: null,
+            ...(source.kind === 'url' && title && source.title === source.url ? { title } : {}),
+          },
+        });
+      } catch (error) {
+        const known = error instanceof ExtractionError || error instanceof FetchPageError;
+        await prisma.knowledgeSource.updateMany({
+          where: { id: source.id },
+          data: { status: 'failed', error: known ? (error as Error).message : 'Processing failed unexpectedly; it will be retried.' },
+        });
+        if (!known) throw error;
+      }
+    },
+
+    /** The passages that best answer a question, and whether there was anything to search. */
+    async retrieve(query: { organizationId: string; assistantId: string; question: string; limit: number }): Promise<{ hits: Hit[]; searched: boolean }> {
+      const searched = await hasReadyKnowledge(prisma, query.organizationId, query.assistantId);
+      if (!searched) return { hits: [], searched };
+      return { hits: await searchPassages(prisma, query), searched };
+    },
+  };
+}
+
+export type KnowledgeService = ReturnType<typeof createKnowledgeService>;
