@@ -7,6 +7,7 @@ export type BenchConfig = {
   cpuProfDir?: string;
   gateway: {
     connections: number;
+    /** 0 skips the warm-up (smoke: the point is to exercise the code, not to measure). */
     warmupSeconds: number;
     durationSeconds: number;
     assistants: number;
@@ -36,7 +37,7 @@ export function benchConfig(options: { smoke: boolean; runs?: number; cpuProfDir
     cpuProfDir: options.cpuProfDir,
     gateway: {
       connections: smoke ? 8 : 32,
-      warmupSeconds: smoke ? 1 : 3,
+      warmupSeconds: smoke ? 0 : 3,
       durationSeconds: smoke ? 1 : 8,
       assistants: 20,
     },

@@ -77,8 +77,10 @@ export async function gatewaySection(config: BenchConfig, log: (line: string) =>
 
     await checkAnswers(targets, assistants);
 
-    log(`warming up (${warmupSeconds} s per target)`);
-    for (const target of Object.values(targets)) await load(target, connections, warmupSeconds);
+    if (warmupSeconds > 0) {
+      log(`warming up (${warmupSeconds} s per target)`);
+      for (const target of Object.values(targets)) await load(target, connections, warmupSeconds);
+    }
 
     const figures = new FigureSet('gateway');
     for (let run = 1; run <= config.runs; run++) {

@@ -26,6 +26,8 @@ export type Config = {
   uploadMaxBytes: number;
   /** Longest document (in pages) the knowledge base extracts. */
   knowledgeMaxPages: number;
+  /** Cosine similarity from which a passage counts as relevant; depends on the embedding model. */
+  knowledgeMinSimilarity: number;
   knowledgeUrlAllowHosts: string[];
   /** Largest JSON body accepted by the REST and GraphQL endpoints. */
   bodyMaxBytes: number;
@@ -45,6 +47,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max = Nu
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(`${name} must be a whole number between ${min} and ${max}, got "${raw}".`);
   }
+  return value;
+}
+
+function fraction(env: Env, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError(`${name} must be a number between 0 and 1, got "${raw}".`);
   return value;
 }
 
@@ -108,6 +118,7 @@ export function loadConfig(env: Env = process.env): Config {
     generationQueueSize: integer(env, 'GENERATION_QUEUE_SIZE', 64, 0, 1_000_000),
     uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 20 * 1024 * 1024, 1),
     knowledgeMaxPages: integer(env, 'KNOWLEDGE_MAX_PAGES', 500, 1),
+    knowledgeMinSimilarity: fraction(env, 'KNOWLEDGE_MIN_SIMILARITY', 0.6),
     knowledgeUrlAllowHosts: allowHosts(env),
     bodyMaxBytes: integer(env, 'BODY_MAX_BYTES', 1024 * 1024, 1024),
     logRequests: boolean(env, 'LOG_REQUESTS', false),

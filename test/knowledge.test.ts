@@ -310,7 +310,8 @@ describe('tenancy and scope', () => {
       body: { question: 'What is the staff discount?', answer: 'Staff get 30 percent off.', assistant_ids: [other] },
     });
     await settled('qa', added.body.data.id);
-    expect((await ask('What is the staff discount?')).reply.sources).toEqual([]);
+    const cited = (await ask('What is the staff discount?')).reply.sources.map((s: { source_id: string }) => s.source_id);
+    expect(cited).not.toContain(added.body.data.id);
   });
 
   test('a widget token cannot manage the knowledge base', async () => {
@@ -332,5 +333,37 @@ describe('background jobs', () => {
     expect((await settled('qa', queued.id)).status).toBe('ready');
     const jobs = await t.db.prisma.job.findMany({ where: { sourceId: queued.id } });
     expect(jobs).toEqual([expect.objectContaining({ status: 'done', attempts: 1 })]);
+  });
+});
+
+describe('hybrid retrieval', () => {
+  test('passages are embedded with the embedding model and found by meaning as well as by words', async () => {
+    const added = await t.json('POST', '/api/v1/knowledge/qa/', { body: { question: 'Where can I park my bicycle?', answer: 'Bicycle racks stand beside the north entrance.' } });
+    await settled('qa', added.body.data.id);
+    const stored = await t.db.prisma.knowledgeChunk.findFirstOrThrow({ where: { sourceId: added.body.data.id } });
+    expect(stored.embedding).toHaveLength(64);
+    const embedCalls = t.ollama.requests.filter((r) => r.path === '/api/embed');
+    expect(embedCalls.some((r) => (r.body as { model: string }).model === 'nomic-embed-text')).toBe(true);
+    const { reply } = await ask('Where can I park my bicycle?');
+    expect(reply.sources[0]).toMatchObject({ source_id: added.body.data.id });
+  });
+
+  test('without an embedding model the knowledge base still answers from lexical search', async () => {
+    const lexicalOnly = await createTestApp({ ollama: { models: ['llama3.2'] } });
+    try {
+      const assistant = await lexicalOnly.json('POST', '/api/v1/assistants', { body: { name: 'Plain' } });
+      const added = await lexicalOnly.json('POST', '/api/v1/knowledge/qa/', { body: { question: 'Is there a sauna?', answer: 'Yes, on the roof terrace.' } });
+      for (let i = 0; i < 100; i++) {
+        const { body } = await lexicalOnly.json('GET', `/api/v1/knowledge/qa/${added.body.data.id}`);
+        if (body.data.status === 'ready') break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const session = await lexicalOnly.json('POST', '/api/v1/sessions', { body: { assistant_id: assistant.body.data.id } });
+      const sent = await lexicalOnly.json('POST', `/api/v1/sessions/${session.body.data.id}/messages`, { body: { content: 'Is there a sauna?' } });
+      expect(sent.status).toBe(201);
+      expect(sent.body.data.assistant_message.sources[0]).toMatchObject({ source_id: added.body.data.id });
+    } finally {
+      await lexicalOnly.close();
+    }
   });
 });

@@ -34,7 +34,7 @@ async function startInstance(): Promise<Instance> {
 }
 
 beforeAll(async () => {
-  ollama = await startOllamaDouble({ reply: 'Shared across instances, token by token', tokenDelayMs: 5 });
+  ollama = await startOllamaDouble({ models: ['llama3.2', 'nomic-embed-text'], reply: 'Shared across instances, token by token', tokenDelayMs: 5 });
   schema = await throwawaySchema('gateway_scale');
   instances.push(await startInstance(), await startInstance());
 }, 60_000);
@@ -106,4 +106,33 @@ test('a watcher on one instance sees the reply generated on another', async () =
   await watcher.dispose();
   expect(deltas.join('')).toBe(sent.assistant_message.content);
   expect(deltas.length).toBeGreaterThan(3);
+});
+
+test('ingestion jobs are shared between instances and none runs twice', async () => {
+  const [a, b] = instances;
+  const org = await a.app.services.organizations.create({ name: `Jobs ${Date.now()}` });
+  const viewer = { kind: 'apiKey' as const, organizationId: org.organizationId, rateLimitPerHour: 1000 };
+  const sources = [];
+  for (let i = 0; i < 12; i++) {
+    const service = (i % 2 === 0 ? a : b).app.services.knowledge;
+    sources.push(await service.addQa(viewer, { question: `Question number ${i} about lockers?`, answer: `Locker ${i} is on floor ${i % 3}.` }));
+  }
+  const ids = sources.map((source) => source.id);
+  for (let i = 0; i < 200; i++) {
+    const ready = await a.db.prisma.knowledgeSource.count({ where: { id: { in: ids }, status: 'ready' } });
+    if (ready === ids.length) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const jobs = await a.db.prisma.job.findMany({ where: { sourceId: { in: ids } } });
+  expect(jobs).toHaveLength(12);
+  expect(jobs.every((job) => job.status === 'done' && job.attempts === 1)).toBe(true);
+  // Retrieval on PostgreSQL without pgvector scores embeddings in process.
+  const found = await b.app.services.knowledge.retrieve({
+    organizationId: org.organizationId,
+    assistantId: '00000000-0000-4000-8000-000000000000',
+    question: 'Where is locker 7?',
+    limit: 3,
+  });
+  expect(found.searched).toBe(true);
+  expect(found.references[0].content).toContain('Locker 7');
 });

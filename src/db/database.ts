@@ -4,6 +4,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaClient } from '../../generated/prisma/client.ts';
@@ -38,7 +39,8 @@ async function openPGlite(dataDir: string | undefined): Promise<Database> {
     pgliteDir = path.join(dataDir, 'pglite');
     await mkdir(pgliteDir, { recursive: true });
   }
-  const pglite = await PGlite.create({ dataDir: pgliteDir });
+  // pgvector ships as a PGlite extension; loaded here, enabled by src/knowledge/vectors.ts.
+  const pglite = await PGlite.create({ dataDir: pgliteDir, extensions: { vector } });
   try {
     const adapter = createPGliteAdapterFactory(pglite);
     await applyMigrations(adapter, { migrationsDir });

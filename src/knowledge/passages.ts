@@ -24,10 +24,12 @@ export type Hit = {
   rank: number;
 };
 
+/** Stores a source's passages in place of the old ones, with their embeddings when there are any. */
 export async function replacePassages(
   prisma: PrismaClient,
   source: { id: string; organizationId: string },
   passages: Passage[],
+  embeddings: number[][] | null,
 ): Promise<number> {
   await prisma.$transaction(async (tx) => {
     await tx.knowledgeChunk.deleteMany({ where: { sourceId: source.id } });
@@ -39,6 +41,7 @@ export async function replacePassages(
         ordinal,
         heading: passage.heading,
         content: passage.content,
+        embedding: embeddings?.[ordinal] ?? [],
       })),
     });
     // Headings weigh more than body text: a passage under "Business hours" is about hours.

@@ -8,7 +8,7 @@ import { AppError } from '../errors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import type { ChatEvent, ChatEventBus } from './chat-events.ts';
 import type { GenerationSlots } from './generation-slots.ts';
-import type { Hit } from '../knowledge/passages.ts';
+import type { Reference } from '../knowledge/fuse.ts';
 import { buildPrompt, estimateTokens, type ChatTurn, type ReferencePassage } from './prompt.ts';
 import { findPage, jsonObject, parseInput, requiredText, type Page, type PageArgs } from './validation.ts';
 
@@ -54,41 +54,37 @@ export type ChatDeps = {
   defaultModel: string;
   /** The largest context window asked of Ollama (num_ctx), whatever the model could take. */
   maxContextLength: number;
-  /** Finds the knowledge-base passages that answer a message. */
-  retrieve: (query: { organizationId: string; assistantId: string; question: string; limit: number }) => Promise<{ hits: Hit[]; searched: boolean }>;
+  /** Finds the knowledge-base passages that answer a message (only relevant ones, best first). */
+  retrieve: (query: { organizationId: string; assistantId: string; question: string; limit: number }) => Promise<{ references: Reference[]; searched: boolean }>;
 };
 
 /** Passages considered for a prompt, best first. */
 const RETRIEVAL_LIMIT = 8;
-/** A passage must speak to at least this share of the message's terms to be used. */
-const MIN_COVERAGE = 0.5;
-/** A Q&A pair covering this share of the message's terms is the answer to give. */
-const CLOSE_QUESTION = 0.75;
 /** Share of the context window that reference passages may fill. */
 const REFERENCE_SHARE = 0.3;
 const SNIPPET_CHARS = 240;
 
-export type Source = { sourceId: string; kind: Hit['kind']; title: string; url: string | null; snippet: string; score: number };
+export type Source = { sourceId: string; kind: Reference['kind']; title: string; url: string | null; snippet: string; score: number };
 
 /** The passages that fit the budget, as the prompt shows them and as the reply cites them. */
-function selectReferences(hits: Hit[], budgetTokens: number): { passages: ReferencePassage[]; sources: Source[] } {
+function selectReferences(references: Reference[], budgetTokens: number): { passages: ReferencePassage[]; sources: Source[] } {
   const passages: ReferencePassage[] = [];
   const sources: Source[] = [];
   let budget = budgetTokens;
-  for (const hit of hits) {
-    if (hit.coverage < MIN_COVERAGE) continue;
-    const cost = estimateTokens(hit.heading) + estimateTokens(hit.content);
+  for (const reference of references) {
+    const cost = estimateTokens(reference.heading) + estimateTokens(reference.content);
     if (cost > budget) continue;
     budget -= cost;
     passages.push({
-      title: hit.title,
-      heading: hit.kind === 'qa' ? '' : hit.heading,
-      content: hit.content,
-      kind: hit.kind,
-      closeQuestion: hit.kind === 'qa' && hit.coverage >= CLOSE_QUESTION,
+      title: reference.title,
+      heading: reference.kind === 'qa' ? '' : reference.heading,
+      content: reference.content,
+      kind: reference.kind,
+      closeQuestion: reference.closeQuestion,
     });
-    const snippet = hit.content.length > SNIPPET_CHARS ? `${hit.content.slice(0, SNIPPET_CHARS).trimEnd()}…` : hit.content;
-    sources.push({ sourceId: hit.sourceId, kind: hit.kind, title: hit.title, url: hit.url, snippet, score: Math.round(hit.coverage * 1000) / 1000 });
+    const { content } = reference;
+    const snippet = content.length > SNIPPET_CHARS ? `${content.slice(0, SNIPPET_CHARS).trimEnd()}…` : content;
+    sources.push({ sourceId: reference.sourceId, kind: reference.kind, title: reference.title, url: reference.url, snippet, score: reference.score });
   }
   return { passages, sources };
 }
@@ -198,7 +194,7 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
             retrieve({ organizationId, assistantId: assistant.id, question: data.content, limit: RETRIEVAL_LIMIT }),
           ]);
           const contextLength = Math.min(info.contextLength ?? FALLBACK_CONTEXT, maxContextLength);
-          const references = selectReferences(found.hits, Math.floor(contextLength * REFERENCE_SHARE));
+          const references = selectReferences(found.references, Math.floor(contextLength * REFERENCE_SHARE));
           sources = references.sources;
           const { messages } = buildPrompt({
             persona: assistant,

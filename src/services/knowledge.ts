@@ -9,7 +9,10 @@ import { chunkText, type Passage } from '../knowledge/chunk.ts';
 import { ExtractionError, extractText, FILE_TYPES, parseFileType } from '../knowledge/extract/extract.ts';
 import { assertDeclaredType } from '../knowledge/extract/sniff.ts';
 import { fetchPage, FetchPageError } from '../knowledge/fetch-page.ts';
-import { hasReadyKnowledge, replacePassages, searchPassages, type Hit } from '../knowledge/passages.ts';
+import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
+import { hasReadyKnowledge, replacePassages, searchPassages } from '../knowledge/passages.ts';
+import { createVectorIndex } from '../knowledge/vectors.ts';
+import { LlmError, type Llm } from '../llm/ollama.ts';
 import type { Job, JobQueue } from './jobs.ts';
 import { findPage, isUuid, jsonObject, parseInput, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
@@ -23,6 +26,24 @@ export type KnowledgeLimits = {
   maxPages: number;
   allowHosts: string[];
 };
+
+export type KnowledgeDeps = {
+  prisma: PrismaClient;
+  jobs: JobQueue;
+  llm: Llm;
+  /** The Ollama model that embeds passages and questions. */
+  embedModel: string;
+  /** Cosine similarity from which a passage counts as relevant (depends on the embedding model). */
+  minSimilarity: number;
+  limits: KnowledgeLimits;
+};
+
+/** Passages embedded per request to Ollama. */
+const EMBED_BATCH = 32;
+/** After the embedding model fails, retrieval stays lexical for this long before trying again. */
+const EMBED_RETRY_MS = 60_000;
+/** Candidates each retriever contributes to the fusion. */
+const CANDIDATES = 20;
 
 const EXTRACTION = { timeoutMs: 60_000, maxMemoryMb: 512, maxChars: 5_000_000 };
 const PAGE_FETCH = { maxBytes: 5 * 1024 * 1024, timeoutMs: 15_000, maxRedirects: 5 };
@@ -62,7 +83,28 @@ const fileSchema = z.object({
   metadata: jsonObject().nullish(),
 });
 
-export function createKnowledgeService({ prisma, jobs, limits }: { prisma: PrismaClient; jobs: JobQueue; limits: KnowledgeLimits }) {
+export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimilarity, limits }: KnowledgeDeps) {
+  const vectors = createVectorIndex(prisma);
+  let embeddingsDownUntil = 0;
+
+  /**
+   * Embeddings of the texts, or null when the embedding model is unavailable:
+   * the knowledge base then works from lexical search alone.
+   */
+  async function embed(texts: string[]): Promise<number[][] | null> {
+    if (Date.now() < embeddingsDownUntil || texts.length === 0) return null;
+    try {
+      const out: number[][] = [];
+      for (let i = 0; i < texts.length; i += EMBED_BATCH) out.push(...(await llm.embed(embedModel, texts.slice(i, i + EMBED_BATCH))));
+      return out;
+    } catch (error) {
+      if (!(error instanceof LlmError)) throw error;
+      embeddingsDownUntil = Date.now() + EMBED_RETRY_MS;
+      console.warn(`Knowledge base: embeddings unavailable, using lexical search only. ${error.message}`);
+      return null;
+    }
+  }
+
   async function get(viewer: Viewer, kind: KnowledgeKind | null, id: string): Promise<KnowledgeSource> {
     const source = isUuid(id)
       ? await prisma.knowledgeSource.findFirst({ where: { id, organizationId: viewer.organizationId, ...(kind ? { kind } : {}) } })
@@ -213,7 +255,9 @@ export function createKnowledgeService({ prisma, jobs, limits }: { prisma: Prism
       try {
         const { passages, title } = await passagesOf(source);
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
-        const count = await replacePassages(prisma, source, passages);
+        const embeddings = await embed(passages.map((p) => (p.heading ? `${p.heading}\n${p.content}` : p.content)));
+        const count = await replacePassages(prisma, source, passages, embeddings);
+        if (embeddings?.[0]) await vectors.index(source.id, embeddings[0].length);
         await prisma.knowledgeSource.updateMany({
           where: { id: source.id },
           data: {
@@ -234,11 +278,20 @@ export function createKnowledgeService({ prisma, jobs, limits }: { prisma: Prism
       }
     },
 
-    /** The passages that best answer a question, and whether there was anything to search. */
-    async retrieve(query: { organizationId: string; assistantId: string; question: string; limit: number }): Promise<{ hits: Hit[]; searched: boolean }> {
+    /**
+     * The passages that answer a question, best first: lexical and vector
+     * results fused; and whether there was anything to search at all.
+     */
+    async retrieve(query: { organizationId: string; assistantId: string; question: string; limit: number }): Promise<{ references: Reference[]; searched: boolean }> {
       const searched = await hasReadyKnowledge(prisma, query.organizationId, query.assistantId);
-      if (!searched) return { hits: [], searched };
-      return { hits: await searchPassages(prisma, query), searched };
+      if (!searched) return { references: [], searched };
+      const [lexical, vector] = await Promise.all([
+        searchPassages(prisma, { ...query, limit: CANDIDATES }),
+        embed([query.question]).then((embedded) =>
+          embedded ? vectors.search({ ...query, embedding: embedded[0], limit: CANDIDATES }) : [],
+        ),
+      ]);
+      return { references: fuse(lexical, vector, { ...DEFAULT_FUSION, minSimilarity, limit: query.limit }), searched };
     },
   };
 }

@@ -31,6 +31,9 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
   const knowledge = createKnowledgeService({
     prisma,
     jobs,
+    llm,
+    embedModel: config.ollamaEmbedModel,
+    minSimilarity: config.knowledgeMinSimilarity,
     limits: { uploadMaxBytes: config.uploadMaxBytes, maxPages: config.knowledgeMaxPages, allowHosts: config.knowledgeUrlAllowHosts },
   });
   return {

@@ -49,7 +49,8 @@ export function authHeaders(auth: RequestOptions['auth']): Record<string, string
 export async function createTestApp(
   options: { env?: Record<string, string>; ollama?: Partial<OllamaDoubleBehavior>; ollamaHost?: string } = {},
 ): Promise<TestApp> {
-  const ollama = await startOllamaDouble(options.ollama);
+  // The double serves the default chat and embedding models unless a test says otherwise.
+  const ollama = await startOllamaDouble({ models: ['llama3.2', 'nomic-embed-text'], ...options.ollama });
   const config = loadConfig({ OLLAMA_HOST: options.ollamaHost ?? ollama.url, ...options.env });
   const db = await openDatabase({});
   const app = buildApp({ config, db, llm: createLlm({ host: config.ollamaHost }) });

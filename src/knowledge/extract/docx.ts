@@ -3,12 +3,15 @@
 import mammoth from 'mammoth';
 import { parseHTML } from 'linkedom';
 import { assertNesting, toMarkdown } from './markdown.ts';
-import type { Extracted } from './types.ts';
+import type { Extracted, ExtractionLimits } from './types.ts';
+import { assertUnpackedSize } from './zip.ts';
 
 // Images would arrive as base64 data URIs: megabytes of heap for no text.
 const dropImages = mammoth.images.imgElement(async () => ({ src: '' }));
 
-export async function docxToText(bytes: Uint8Array): Promise<Extracted> {
+export async function docxToText(bytes: Uint8Array, limits: ExtractionLimits): Promise<Extracted> {
+  // More markup than the heap cap could never be parsed within it anyway.
+  assertUnpackedSize(bytes, limits.maxMemoryMb);
   const { value: html } = await mammoth.convertToHtml(
     { buffer: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) },
     // Linked files (INCLUDETEXT fields, external images) would read the server's disk.

@@ -6,7 +6,7 @@ import { ExtractionError, type Extracted, type ExtractionLimits, type FileType }
 
 const PARSERS: Record<FileType, (bytes: Uint8Array, limits: ExtractionLimits) => Promise<Extracted>> = {
   pdf: async (bytes, limits) => (await import('./pdf.ts')).pdfToText(bytes, limits),
-  docx: async (bytes) => (await import('./docx.ts')).docxToText(bytes),
+  docx: async (bytes, limits) => (await import('./docx.ts')).docxToText(bytes, limits),
   html: async (bytes) => (await import('./html.ts')).htmlToText(bytes),
   csv: async (bytes) => (await import('./csv.ts')).csvToText(bytes),
   md: async (bytes) => markdownToText(bytes),
@@ -49,7 +49,7 @@ function markdownToText(bytes: Uint8Array): Extracted {
 export function asExtractionError(error: unknown, type: FileType): ExtractionError {
   if (error instanceof ExtractionError) return error;
   // Deep nesting and giant strings are complexity, not damage.
-  if (error instanceof RangeError && /call stack|string length|array length|allocation/i.test(error.message)) {
+  if (error instanceof RangeError && /call stack|string length|string longer|array length|allocation/i.test(error.message)) {
     return new ExtractionError('TOO_COMPLEX', 'The file is too complex to process; it may be damaged.');
   }
   const detail = error instanceof Error && error.message ? ` (${error.message.slice(0, 200)})` : '';

@@ -3,6 +3,7 @@
 // expensive parsing happens in the worker.
 import { isUtf8 } from 'node:buffer';
 import { ExtractionError, type FileType } from './types.ts';
+import { zipEntries } from './zip.ts';
 
 export type SniffedType =
   | 'pdf'
@@ -54,8 +55,10 @@ export function sniffFileType(bytes: Uint8Array): Sniffed {
 }
 
 function sniffType(bytes: Uint8Array): SniffedType {
-  // PDF readers accept junk before the header within the first KB, so do we.
-  if (indexOf(bytes, ascii('%PDF-'), 0, 1024) !== -1) return 'pdf';
+  // PDF readers accept junk before the header within the first KB, so do we,
+  // unless the whole file is text that merely mentions "%PDF-".
+  const pdfHeader = indexOf(bytes, ascii('%PDF-'), 0, 1024);
+  if (pdfHeader === 0 || (pdfHeader > 0 && !isText(bytes))) return 'pdf';
   if (startsWith(bytes, ZIP)) return sniffZip(bytes);
   if (startsWith(bytes, OLE)) return 'legacy-office';
   if (IMAGES.some((magic) => startsWith(bytes, magic))) return 'image';
@@ -92,47 +95,18 @@ function looksLikeHtml(text: string): boolean {
   return /^<(!doctype html|html|head|body)[\s>]/.test(start);
 }
 
-/** Names the Office format from the archive's central directory. */
+/**
+ * Names the Office format from the ZIP directory. A truncated upload has no
+ * directory; the names still sit in the local headers, so a damaged DOCX is
+ * reported as unreadable by the parser rather than as the wrong type.
+ */
 function sniffZip(bytes: Uint8Array): SniffedType {
-  const names = zipEntryNames(bytes);
-  const has = (name: string) =>
-    names ? names.has(name) : indexOf(bytes, ascii(name)) !== -1;
+  const names = zipEntries(bytes)?.map((entry) => entry.name);
+  const has = (name: string) => (names ? names.includes(name) : indexOf(bytes, ascii(name)) !== -1);
   if (has('word/document.xml')) return 'docx';
   if (has('xl/workbook.xml')) return 'xlsx';
   if (has('ppt/presentation.xml')) return 'pptx';
   return 'zip';
-}
-
-/**
- * The names in the ZIP central directory, or undefined when the directory is
- * missing (a truncated upload); the caller then falls back to a byte search,
- * so a damaged DOCX is reported as unreadable rather than as the wrong type.
- */
-function zipEntryNames(bytes: Uint8Array): Set<string> | undefined {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // The end record sits in the last 22 bytes plus an optional comment (< 64 KB).
-  const searchFrom = Math.max(0, bytes.length - 22 - 0xffff);
-  let end = -1;
-  for (let i = bytes.length - 22; i >= searchFrom; i--) {
-    if (view.getUint32(i, true) === 0x06054b50) {
-      end = i;
-      break;
-    }
-  }
-  if (end === -1) return undefined;
-  const count = view.getUint16(end + 10, true);
-  let offset = view.getUint32(end + 16, true);
-  const names = new Set<string>();
-  const decoder = new TextDecoder();
-  for (let i = 0; i < count; i++) {
-    if (offset + 46 > bytes.length || view.getUint32(offset, true) !== 0x02014b50) return undefined;
-    const nameLength = view.getUint16(offset + 28, true);
-    const extraLength = view.getUint16(offset + 30, true);
-    const commentLength = view.getUint16(offset + 32, true);
-    names.add(decoder.decode(bytes.subarray(offset + 46, offset + 46 + nameLength)));
-    offset += 46 + nameLength + extraLength + commentLength;
-  }
-  return names;
 }
 
 const ACCEPTS: Record<FileType, readonly SniffedType[]> = {

@@ -1,0 +1,122 @@
+// Vector search over passage embeddings. Where the database has pgvector
+// (PGlite ships it), a `vector` column mirrors the portable float array and an
+// HNSW index per embedding size answers nearest-neighbour queries; elsewhere
+// (a PostgreSQL without the extension) the embeddings are scored in process,
+// which suits small knowledge bases only. Prisma's migrations stay portable:
+// none of this is in them.
+import type { PrismaClient } from '../../generated/prisma/client.ts';
+
+export type VectorHit = {
+  chunkId: string;
+  sourceId: string;
+  kind: 'file' | 'qa' | 'url';
+  title: string;
+  url: string | null;
+  heading: string;
+  content: string;
+  /** Cosine similarity to the question, -1 to 1. */
+  similarity: number;
+};
+
+/** Passages scored in process at most, where the database cannot search vectors itself. */
+const IN_PROCESS_LIMIT = 20_000;
+/** PostgreSQL's code for a feature it does not have (here: an extension that is not installed). */
+const FEATURE_NOT_SUPPORTED = '0A000';
+
+export function createVectorIndex(prisma: PrismaClient) {
+  let supported: Promise<boolean> | undefined;
+  const indexedSizes = new Set<number>();
+
+  async function enable(): Promise<boolean> {
+    try {
+      await prisma.$executeRawUnsafe('CREATE EXTENSION IF NOT EXISTS vector');
+      await prisma.$executeRawUnsafe('ALTER TABLE "KnowledgeChunk" ADD COLUMN IF NOT EXISTS "embeddingVec" vector');
+      return true;
+    } catch (error) {
+      const code = (error as { meta?: { code?: string }; code?: string }).meta?.code ?? (error as { code?: string }).code;
+      const text = String((error as Error).message);
+      if (code === FEATURE_NOT_SUPPORTED || text.includes(FEATURE_NOT_SUPPORTED) || /extension "vector" is not available|could not open extension control file/.test(text)) {
+        return false;
+      }
+      throw error;
+    }
+  }
+
+  /** Whether the database searches vectors itself (checked once, enabling pgvector on the way). */
+  const hasPgvector = () => (supported ??= enable());
+
+  /** An HNSW index for one embedding size, made the first time passages of that size are stored. */
+  async function ensureIndex(dimensions: number) {
+    if (indexedSizes.has(dimensions)) return;
+    await prisma.$executeRawUnsafe(
+      `CREATE INDEX IF NOT EXISTS "KnowledgeChunk_embedding_${dimensions}_idx" ON "KnowledgeChunk" ` +
+        `USING hnsw (("embeddingVec"::vector(${dimensions})) vector_cosine_ops) WHERE vector_dims("embeddingVec") = ${dimensions}`,
+    );
+    indexedSizes.add(dimensions);
+  }
+
+  return {
+    hasPgvector,
+
+    /** Makes a source's stored embeddings searchable. */
+    async index(sourceId: string, dimensions: number) {
+      if (!(await hasPgvector())) return;
+      await ensureIndex(dimensions);
+      await prisma.$executeRaw`
+        UPDATE "KnowledgeChunk" SET "embeddingVec" = embedding::vector
+        WHERE "sourceId" = ${sourceId}::uuid AND cardinality(embedding) > 0`;
+    },
+
+    async search(query: { organizationId: string; assistantId: string | null; embedding: number[]; limit: number }): Promise<VectorHit[]> {
+      const dims = query.embedding.length;
+      if (dims === 0) return [];
+      if (await hasPgvector()) {
+        await ensureIndex(dims);
+        const literal = `[${query.embedding.join(',')}]`;
+        // The size is part of the indexed expression, so it is written into the SQL; it is a number we computed.
+        return prisma.$queryRawUnsafe<VectorHit[]>(
+          `SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content,
+                  (1 - (c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})))::float8 AS similarity
+           FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
+           WHERE vector_dims(c."embeddingVec") = ${dims}
+             AND c."organizationId" = $2::uuid
+             AND s.status = 'ready'
+             AND (cardinality(s."assistantIds") = 0 OR $3::uuid = ANY (s."assistantIds"))
+           ORDER BY c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})
+           LIMIT $4`,
+          literal,
+          query.organizationId,
+          query.assistantId,
+          query.limit,
+        );
+      }
+      const rows = await prisma.$queryRaw<Array<Omit<VectorHit, 'similarity'> & { embedding: number[] }>>`
+        SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content, c.embedding
+        FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
+        WHERE c."organizationId" = ${query.organizationId}::uuid
+          AND cardinality(c.embedding) = ${dims}
+          AND s.status = 'ready'
+          AND (cardinality(s."assistantIds") = 0 OR ${query.assistantId}::uuid = ANY (s."assistantIds"))
+        ORDER BY c."createdAt" DESC
+        LIMIT ${IN_PROCESS_LIMIT}`;
+      return rows
+        .map(({ embedding, ...row }) => ({ ...row, similarity: cosine(query.embedding, embedding) }))
+        .sort((a, b) => b.similarity - a.similarity)
+        .slice(0, query.limit);
+    },
+  };
+}
+
+export type VectorIndex = ReturnType<typeof createVectorIndex>;
+
+function cosine(a: number[], b: number[]): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
