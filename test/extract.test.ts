@@ -14,6 +14,7 @@ import {
   makeHtml,
   makeMarkdown,
   makePdf,
+  makePdfBomb,
   makeScannedPdf,
   makeXlsxLike,
   utf8,
@@ -192,20 +193,55 @@ describe('refusing files that cannot be extracted', () => {
     expect(error.message).toBe('The file contains no extractable text; scanned PDFs need OCR first.');
   });
 
-  it('a DOCX that inflates to 100 MB hits the memory limit, fails alone, and the next file still works', async () => {
+  it('a DOCX bomb (300 KB unpacking to 100 MB) is refused before it is unpacked', async () => {
     const bomb = makeDocxBomb(100);
     expect(bomb.length).toBeLessThan(1024 * 1024);
 
+    const error = await failure(extractText(bomb, 'docx', { ...limits, maxMemoryMb: 64 }));
+
+    expect(error.code).toBe('TOO_COMPLEX');
+    expect(error.message).toBe(
+      'The document unpacks to more than 16 MB of content; it may be damaged or too complex.',
+    );
+  });
+
+  it('a web page with a million elements exceeds the memory limit, fails alone, and the next file still works', async () => {
+    const page = utf8(`<!doctype html><html><body>${'<p>a</p>'.repeat(1_000_000)}</body></html>`);
     const started = Date.now();
-    const error = await failure(extractText(bomb, 'docx', { ...limits, timeoutMs: 25_000, maxMemoryMb: 64 }));
+
+    const error = await failure(extractText(page, 'html', { ...limits, timeoutMs: 25_000, maxMemoryMb: 64 }));
 
     expect(error.code).toBe('TOO_COMPLEX');
     expect(error.message).toBe(
       'The file could not be processed within 25 s / 64 MB; it may be damaged or too complex.',
     );
-    // The heap cap stopped it (~2 s), not the deadline.
+    // The heap cap stopped it (~1 s); uncapped, parsing it takes ~27 s.
     expect(Date.now() - started).toBeLessThan(15_000);
     expect((await extractText(utf8(makeMarkdown()), 'md', limits)).title).toBe('Release Notes');
+  });
+
+  it('a Word document whose parsing aborts its whole process fails alone and leaves the caller running', async () => {
+    // 30 MB of XML in a 128 MB heap: Node does not end the worker here but
+    // aborts its process (FATAL ERROR: Reached heap limit), every time.
+    const error = await failure(extractText(makeDocxBomb(30), 'docx', { ...limits, maxMemoryMb: 128 }));
+
+    expect(error.code).toBe('TOO_COMPLEX');
+    expect(error.message).toBe(
+      'The file could not be processed within 20 s / 128 MB; it may be damaged or too complex.',
+    );
+    expect((await extractText(utf8(makeMarkdown()), 'md', limits)).title).toBe('Release Notes');
+  });
+
+  it('a PDF whose content stream inflates to 256 MB is stopped at the memory limit', async () => {
+    const bomb = makePdfBomb(256);
+    expect(bomb.length).toBeLessThan(1024 * 1024);
+    const started = Date.now();
+
+    const error = await failure(extractText(bomb, 'pdf', { ...limits, timeoutMs: 25_000, maxMemoryMb: 64 }));
+
+    expect(error.code).toBe('TOO_COMPLEX');
+    expect(error.message).toContain('within 25 s / 64 MB');
+    expect(Date.now() - started).toBeLessThan(15_000);
   });
 
   it('a file that takes longer than the time limit is stopped', async () => {

@@ -10,8 +10,10 @@ import { assertUnpackedSize } from './zip.ts';
 const dropImages = mammoth.images.imgElement(async () => ({ src: '' }));
 
 export async function docxToText(bytes: Uint8Array, limits: ExtractionLimits): Promise<Extracted> {
-  // More markup than the heap cap could never be parsed within it anyway.
-  assertUnpackedSize(bytes, limits.maxMemoryMb);
+  // Parsing takes ~25× the XML's size in heap, so markup beyond a quarter of
+  // the limit could never fit; the quarter also keeps this check's own
+  // buffers below the sandbox's memory watchdog.
+  assertUnpackedSize(bytes, Math.max(1, Math.floor(limits.maxMemoryMb / 4)));
   const { value: html } = await mammoth.convertToHtml(
     { buffer: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) },
     // Linked files (INCLUDETEXT fields, external images) would read the server's disk.

@@ -1,8 +1,11 @@
 // Public entry of file extraction. Uploaded files are untrusted: parsers for
 // PDF, DOCX and HTML can be driven into huge allocations or endless work, so
-// every file is parsed in its own worker thread with a capped heap and a
-// deadline. A bomb kills its worker and fails its own job, nothing else.
-import { Worker } from 'node:worker_threads';
+// every file is parsed in its own throwaway process (sandbox.ts), inside a
+// worker thread with a capped heap (worker.ts), under a deadline. A bomb kills
+// its sandbox and fails its own job, nothing else.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { SandboxAnswer } from './sandbox.ts';
 import { assertDeclaredType } from './sniff.ts';
 import {
   ExtractionError,
@@ -12,16 +15,15 @@ import {
   type ExtractionLimits,
   type FileType,
 } from './types.ts';
-import type { WorkerInput, WorkerMessage } from './worker.ts';
+import type { WorkerInput } from './worker.ts';
 
 export { FILE_TYPES, ExtractionError, parseFileType, unsupportedType } from './types.ts';
 export type { Extracted, ExtractionErrorCode, ExtractionLimits, FileType } from './types.ts';
-export { sniffFileType, type Sniffed, type SniffedType } from './sniff.ts';
+export { assertDeclaredType, sniffFileType, type Sniffed, type SniffedType } from './sniff.ts';
 
-// Node loads the worker itself, type-stripping the .ts file, also under
-// vitest (whose transform never sees worker code). Kept out of the Worker
-// constructor call so bundlers' `new Worker(new URL(…))` rewriting leaves it alone.
-const WORKER_URL = new URL('./worker.ts', import.meta.url);
+// Node runs the .ts file itself (type stripping), also under vitest, whose
+// transform only ever sees this module, never the sandbox or worker code.
+const SANDBOX = fileURLToPath(new URL('./sandbox.ts', import.meta.url));
 
 export async function extractText(
   bytes: Uint8Array,
@@ -32,10 +34,10 @@ export async function extractText(
   if (!isFileType(declaredType)) throw unsupportedType(String(declaredType));
   if (bytes.length === 0) throw new ExtractionError('NO_TEXT', 'The file is empty.');
   assertDeclaredType(bytes, declaredType);
-  return runWorker({ bytes, type: declaredType, limits });
+  return runSandbox({ bytes, type: declaredType, limits });
 }
 
-function runWorker(input: WorkerInput): Promise<Extracted> {
+function runSandbox(input: WorkerInput): Promise<Extracted> {
   const { timeoutMs, maxMemoryMb } = input.limits;
   const tooComplex = () =>
     new ExtractionError(
@@ -44,42 +46,47 @@ function runWorker(input: WorkerInput): Promise<Extracted> {
     );
 
   return new Promise<Extracted>((resolve, reject) => {
-    // workerData is copied, so the caller's buffer stays usable.
-    const worker = new Worker(WORKER_URL, {
-      workerData: input,
-      resourceLimits: { maxOldGenerationSizeMb: maxMemoryMb },
+    const child = fork(SANDBOX, [], {
+      // A --max-old-space-size inherited from the command line or NODE_OPTIONS
+      // overrides a worker's resourceLimits (nodejs/node#43991), and vitest's
+      // flags have no business there either.
+      execArgv: [],
+      env: withoutNodeOptions(process.env),
+      serialization: 'advanced', // carries the Uint8Array as is
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
-    let started = false;
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
     let settled = false;
     const finish = (outcome: () => void) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       outcome();
-      // Also frees the heap of a worker that already answered.
-      void worker.terminate();
+      child.kill('SIGKILL'); // it is done or must stop; nothing to wait for
     };
-    // The clock includes worker start-up (~0.1 s), which a file cannot influence.
+    // The clock includes start-up (~0.15 s), which a file cannot influence.
     const timer = setTimeout(() => finish(() => reject(tooComplex())), timeoutMs);
 
-    worker.on('message', (message: WorkerMessage) => {
-      if (message.kind === 'started') started = true;
-      else if (message.kind === 'done') finish(() => resolve(message.result));
-      else finish(() => reject(new ExtractionError(message.code, message.message)));
+    child.on('message', (answer: SandboxAnswer) => {
+      if (answer.kind === 'done') finish(() => resolve(answer.result));
+      else if (answer.kind === 'failed') finish(() => reject(new ExtractionError(answer.code, answer.message)));
+      else if (answer.kind === 'too-complex') finish(() => reject(tooComplex()));
+      else finish(() => reject(new Error(`File extraction is broken: ${answer.message}`)));
     });
-    worker.on('error', (error: Error & { code?: string }) => {
-      if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') return finish(() => reject(tooComplex()));
-      // Before 'started' the worker's own code failed to load: a deployment
-      // problem that must not be blamed on the file.
-      if (!started) return finish(() => reject(error));
-      finish(() =>
-        reject(new ExtractionError('UNREADABLE', `The file could not be read; it may be damaged (${error.message}).`)),
-      );
+    child.on('error', (error) => finish(() => reject(error)));
+    child.on('exit', (code, signal) => {
+      // V8 aborts on some heap exhaustion, the kernel kills on memory pressure.
+      if (signal !== null || code === 134) return finish(() => reject(tooComplex()));
+      finish(() => reject(new Error(`The extraction sandbox exited (code ${code}) without an answer: ${stderr}`)));
     });
-    worker.on('exit', (code) => {
-      finish(() => reject(new Error(`The extraction worker stopped (exit code ${code}) without an answer.`)));
-    });
+    child.send(input);
   });
+}
+
+function withoutNodeOptions(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NODE_OPTIONS: _, ...rest } = env;
+  return rest;
 }
 
 function formatDuration(ms: number): string {

@@ -1,5 +1,5 @@
-// Entry point of the extraction worker thread (see extract.ts). One worker per
-// file: a fresh heap that the caller can cap and throw away.
+// Entry point of the parsing worker thread, started by sandbox.ts. One worker
+// per file: a fresh heap with a cap, thrown away afterwards.
 import { parentPort, workerData } from 'node:worker_threads';
 import { asExtractionError, parseFile } from './parse.ts';
 import type { Extracted, ExtractionErrorCode, ExtractionLimits, FileType } from './types.ts';
@@ -11,7 +11,7 @@ export type WorkerMessage =
   | { kind: 'failed'; code: ExtractionErrorCode; message: string };
 
 const port = parentPort;
-if (port === null) throw new Error('worker.ts runs only as a worker thread (see extract.ts)');
+if (port === null) throw new Error('worker.ts runs only as a worker thread (see sandbox.ts)');
 const post = (message: WorkerMessage) => port.postMessage(message);
 
 // Reaching this line means the code loaded; a crash from here on is the file's.
