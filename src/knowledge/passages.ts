@@ -53,37 +53,43 @@ export async function replacePassages(
   return passages.length;
 }
 
-/** The question's search terms as the index stores them (stemmed, stop words dropped). */
-async function questionTerms(prisma: PrismaClient, question: string): Promise<string[]> {
-  const rows = await prisma.$queryRaw<{ lexeme: string }[]>`
-    SELECT DISTINCT lexeme FROM unnest(to_tsvector(${TS_CONFIG}::regconfig, ${question})) AS t(lexeme)`;
-  return rows.map((row) => row.lexeme).slice(0, 32);
-}
-
+/**
+ * Passages sharing terms with the question, in one round trip: the question's
+ * terms as the index stores them (stemmed, stop words dropped), any of which
+ * may match (a question rarely shares every word with its answer); candidates
+ * ranked by cover density; then the share of the question's terms each
+ * passage contains (coverage), which says how much of the question it speaks to.
+ */
 export async function searchPassages(
   prisma: PrismaClient,
   { organizationId, assistantId, question, limit }: { organizationId: string; assistantId: string | null; question: string; limit: number },
 ): Promise<Hit[]> {
-  const terms = await questionTerms(prisma, question);
-  if (terms.length === 0) return [];
-  // Any term may match (a question rarely shares every word with its answer);
-  // coverage then says how much of the question a passage speaks to.
-  const query = terms.map((term) => `'${term.replace(/'/g, "''").replace(/\\/g, '\\\\')}'`).join(' | ');
-  const rows = await prisma.$queryRaw<Array<Omit<Hit, 'coverage'> & { matched: number }>>`
-    SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content,
-           ts_rank_cd(c.search, q, 1)::float8 AS rank,
-           (SELECT count(*) FROM unnest(${terms}::text[]) AS t(term) WHERE c.search @@ quote_literal(t.term)::tsquery)::int AS matched
-    FROM "KnowledgeChunk" c
-    JOIN "KnowledgeSource" s ON s.id = c."sourceId",
-         to_tsquery(${TS_CONFIG}::regconfig, ${query}) AS q
-    WHERE c."organizationId" = ${organizationId}::uuid
-      AND s.status = 'ready'
-      AND (cardinality(s."assistantIds") = 0 OR ${assistantId}::uuid = ANY (s."assistantIds"))
-      AND c.search @@ q
-    ORDER BY rank DESC
-    LIMIT ${limit * 4}`;
+  const rows = await prisma.$queryRaw<Array<Omit<Hit, 'coverage'> & { matched: number; total: number }>>`
+    WITH terms AS (
+      SELECT array_agg(DISTINCT lexeme) AS list
+      FROM unnest(to_tsvector(${TS_CONFIG}::regconfig, ${question})) AS t(lexeme)
+    ), q AS (
+      SELECT list, array_to_string(ARRAY(SELECT quote_literal(l) FROM unnest(list) AS l), ' | ')::tsquery AS query
+      FROM terms WHERE list IS NOT NULL
+    ), candidates AS (
+      SELECT c.id, c."sourceId", c.heading, c.content, c.search, s.kind, s.title, s.url,
+             ts_rank_cd(c.search, q.query, 1) AS rank
+      FROM "KnowledgeChunk" c
+      JOIN "KnowledgeSource" s ON s.id = c."sourceId"
+      CROSS JOIN q
+      WHERE c."organizationId" = ${organizationId}::uuid
+        AND c.search @@ q.query
+        AND s.status = 'ready'
+        AND (cardinality(s."assistantIds") = 0 OR ${assistantId}::uuid = ANY (s."assistantIds"))
+      ORDER BY rank DESC
+      LIMIT ${limit * 4}
+    )
+    SELECT c.id AS "chunkId", c."sourceId", c.kind, c.title, c.url, c.heading, c.content, c.rank::float8 AS rank,
+           (SELECT count(*) FROM unnest(tsvector_to_array(c.search)) AS l WHERE l = ANY (q.list))::int AS matched,
+           cardinality(q.list) AS total
+    FROM candidates c CROSS JOIN q`;
   return rows
-    .map(({ matched, ...row }) => ({ ...row, coverage: matched / terms.length }))
+    .map(({ matched, total, ...row }) => ({ ...row, coverage: matched / total }))
     .sort((a, b) => b.coverage - a.coverage || b.rank - a.rank)
     .slice(0, limit);
 }
