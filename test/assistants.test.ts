@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { SEED_ASSISTANT } from './fixtures/seed.ts';
 import { createTestApp, type TestApp } from './utils/app.ts';
 
 let t: TestApp;
@@ -7,15 +8,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-// The body of the API reference's "Create Assistant" example, as written.
-const seedAssistant = {
-  name: 'Customer Support Bot',
-  description: 'Helpful assistant for customer inquiries',
-  tone: 'professional',
-  language: 'en',
-  default_tasks: ['answer_questions', 'provide_support'],
-  is_active: true,
-};
+const seedAssistant = SEED_ASSISTANT;
 
 describe('assistants over REST', () => {
   test('the reference example creates an assistant and returns every field it sent', async () => {

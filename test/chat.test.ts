@@ -2,6 +2,7 @@
 // two JavaScript use cases, sent as written against the gateway with the Ollama
 // test double standing in for the model.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { SEED_ASSISTANT } from './fixtures/seed.ts';
 import { createTestApp, type TestApp } from './utils/app.ts';
 
 let t: TestApp;
@@ -9,16 +10,7 @@ let assistantId: string;
 
 beforeAll(async () => {
   t = await createTestApp();
-  const created = await t.json('POST', '/api/v1/assistants/', {
-    body: {
-      name: 'Customer Support Bot',
-      description: 'Helpful assistant for customer inquiries',
-      tone: 'professional',
-      language: 'en',
-      default_tasks: ['answer_questions', 'provide_support'],
-      is_active: true,
-    },
-  });
+  const created = await t.json('POST', '/api/v1/assistants/', { body: SEED_ASSISTANT });
   assistantId = created.body.data.id;
 });
 afterAll(() => t.close());

@@ -1,17 +1,10 @@
 // Hybrid retrieval: lexical and vector results fused by reciprocal rank (RRF),
 // so neither score scale has to be calibrated against the other; a passage is
 // used only when one of the two says it is relevant.
-import type { Hit } from './passages.ts';
+import type { Hit, PassageRow } from './passages.ts';
 import type { VectorHit } from './vectors.ts';
 
-export type Reference = {
-  chunkId: string;
-  sourceId: string;
-  kind: 'file' | 'qa' | 'url';
-  title: string;
-  url: string | null;
-  heading: string;
-  content: string;
+export type Reference = PassageRow & {
   /** How well the passage matches, 0 to 1: the larger of term coverage and embedding similarity. */
   score: number;
   /** A stored Q&A pair whose question matches the message closely: its answer is the reply. */

@@ -10,7 +10,8 @@ import type { Passage } from './chunk.ts';
  */
 const TS_CONFIG = 'english';
 
-export type Hit = {
+/** A stored passage with what a citation needs of its source. */
+export type PassageRow = {
   chunkId: string;
   sourceId: string;
   kind: 'file' | 'qa' | 'url';
@@ -18,6 +19,9 @@ export type Hit = {
   url: string | null;
   heading: string;
   content: string;
+};
+
+export type Hit = PassageRow & {
   /** Share of the question's terms found in the passage, 0 to 1. */
   coverage: number;
   /** PostgreSQL's cover-density rank. */

@@ -5,15 +5,9 @@
 // which suits small knowledge bases only. Prisma's migrations stay portable:
 // none of this is in them.
 import type { PrismaClient } from '../../generated/prisma/client.ts';
+import type { PassageRow } from './passages.ts';
 
-export type VectorHit = {
-  chunkId: string;
-  sourceId: string;
-  kind: 'file' | 'qa' | 'url';
-  title: string;
-  url: string | null;
-  heading: string;
-  content: string;
+export type VectorHit = PassageRow & {
   /** Cosine similarity to the question, -1 to 1. */
   similarity: number;
 };
