@@ -1,5 +1,24 @@
 // Sizes of every section, full and smoke. A full run takes a few minutes on 2
 // cores; a smoke run exercises every code path in well under a minute.
+/**
+ * One load level of the messages section. `chats` slots run at once; each sends `rounds` chats
+ * one after the other (a closed loop: a finished chat is followed by the next, as users keep
+ * chatting). `staggered`: the slots start spread over one reply's duration, so that arrivals are
+ * spread out as with real users; otherwise they all send at the same instant (a burst). Rounds
+ * before `measureFrom` only ramp up and are not measured.
+ */
+export type MessageLevel = {
+  key: string;
+  label: string;
+  chats: number;
+  rounds: number;
+  tokens: number;
+  staggered: boolean;
+  measureFrom: number;
+  /** Targets of shared/DESIGN.md that apply at this level (ms). */
+  targets?: { preGenerationP50?: number; relayP50?: number; relayP99?: number };
+};
+
 export type BenchConfig = {
   smoke: boolean;
   runs: number;
@@ -13,14 +32,13 @@ export type BenchConfig = {
     assistants: number;
   };
   messages: {
-    tokens: number;
     tokenDelayMs: number;
-    /** Concurrent chats, and how many waves of them each run sends. */
-    levels: Array<{ chats: number; waves: number }>;
+    levels: MessageLevel[];
+    /** Chats per surface before measuring (10 at a time). */
     warmupChats: number;
     /** Idle sessionEvents subscriptions opened to measure memory per stream. */
     openStreams: number;
-    waveTimeoutMs: number;
+    levelTimeoutMs: number;
   };
   startup: {
     assistants: number;
@@ -38,25 +56,27 @@ export function benchConfig(options: { smoke: boolean; runs?: number; cpuProfDir
     gateway: {
       connections: smoke ? 8 : 32,
       warmupSeconds: smoke ? 0 : 3,
-      durationSeconds: smoke ? 1 : 8,
+      durationSeconds: smoke ? 1 : 6,
       assistants: 20,
     },
     messages: {
-      tokens: smoke ? 4 : 16,
       tokenDelayMs: smoke ? 5 : 20,
       levels: smoke
         ? [
-            { chats: 1, waves: 2 },
-            { chats: 4, waves: 1 },
+            { key: 'c1', label: '1 chat', chats: 1, rounds: 2, tokens: 4, staggered: true, measureFrom: 0, targets: { preGenerationP50: 15, relayP50: 1 } },
+            { key: 'c4', label: '4 concurrent', chats: 4, rounds: 2, tokens: 4, staggered: true, measureFrom: 1 },
+            { key: 'burst4', label: '4 sent at once', chats: 4, rounds: 1, tokens: 4, staggered: false, measureFrom: 0 },
           ]
         : [
-            { chats: 1, waves: 12 },
-            { chats: 10, waves: 4 },
-            { chats: 100, waves: 1 },
+            { key: 'c1', label: '1 chat', chats: 1, rounds: 5, tokens: 32, staggered: true, measureFrom: 0, targets: { preGenerationP50: 15, relayP50: 1 } },
+            { key: 'c10', label: '10 concurrent', chats: 10, rounds: 3, tokens: 32, staggered: true, measureFrom: 1 },
+            // 120 tokens 20 ms apart: a 2.4 s reply, so 100 chats start ~40 times a second.
+            { key: 'c100', label: '100 concurrent', chats: 100, rounds: 2, tokens: 120, staggered: true, measureFrom: 1, targets: { relayP99: 5 } },
+            { key: 'burst100', label: '100 sent at once', chats: 100, rounds: 1, tokens: 16, staggered: false, measureFrom: 0 },
           ],
       warmupChats: smoke ? 2 : 20,
       openStreams: smoke ? 20 : 1000,
-      waveTimeoutMs: 60_000,
+      levelTimeoutMs: 120_000,
     },
     startup: {
       assistants: 20,

@@ -1,4 +1,4 @@
-// `npm run bench [-- --smoke] [--runs N] [--only gateway,messages,startup] [--cpu-prof] [--strict]`
+// `npm run bench [-- --smoke] [--runs N] [--only gateway,messages,startup,knowledge] [--cpu-prof] [--strict]`
 //
 // Measures the gateway against the targets of shared/DESIGN.md ("Targets we
 // measure ourselves against"), prints one table and writes the same figures as
@@ -13,6 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchConfig, type BenchConfig } from './config.ts';
 import { gatewaySection } from './gateway.ts';
+import { knowledgeSection } from './knowledge.ts';
 import { killAll, ROOT } from './lib/children.ts';
 import type { Figure, SectionName } from './lib/figures.ts';
 import { renderTable } from './lib/table.ts';
@@ -25,14 +26,7 @@ const SECTIONS: Section[] = [
   { name: 'gateway', run: gatewaySection },
   { name: 'messages', run: messagesSection },
   { name: 'startup', run: startupSection },
-  // ── Knowledge (retrieval) — NOT IMPLEMENTED YET: the knowledge base does not exist. ──
-  // When it does, add bench/knowledge.ts here as { name: 'knowledge', run: knowledgeSection }
-  // (and 'knowledge' to SectionName in lib/figures.ts), measuring per shared/DESIGN.md:
-  //   - retrieval p95 ≤ 20 ms at 100k passages on PGlite (passages may be loaded in bulk SQL),
-  //   - ingestion throughput on its own at a smaller scale,
-  //   - recall@5 ≥ 0.9 on our own question set, hybrid at least as good as lexical alone
-  //     (vector figures from the test double's stand-in embedder say little; lexical ones are real).
-  // Smoke sizes: a few hundred passages and a handful of questions.
+  { name: 'knowledge', run: knowledgeSection },
 ];
 
 const RESULTS = path.join(ROOT, 'bench/results');
@@ -50,7 +44,7 @@ function parse() {
     strict: true,
   });
   if (values.help) {
-    console.log('Usage: npm run bench -- [--smoke] [--runs N] [--only gateway,messages,startup] [--cpu-prof] [--strict]');
+    console.log('Usage: npm run bench -- [--smoke] [--runs N] [--only gateway,messages,startup,knowledge] [--cpu-prof] [--strict]');
     process.exit(0);
   }
   const runs = values.runs === undefined ? undefined : Number(values.runs);
@@ -133,7 +127,18 @@ async function main(): Promise<number> {
   const file = path.join(RESULTS, full ? 'latest.json' : options.smoke ? 'smoke.json' : 'partial.json');
   mkdirSync(RESULTS, { recursive: true });
   if (full && existsSync(file)) renameSync(file, path.join(RESULTS, 'previous.json'));
-  const report = { generatedAt: new Date().toISOString(), mode: options.smoke ? 'smoke' : 'full', runs: config.runs, seconds, machine: info, config, sections, figures };
+  const loadAverageAtEnd = os.loadavg().map((value) => Number(value.toFixed(2)));
+  console.log(`Load average at the end: ${loadAverageAtEnd.join(' ')} (other work on the machine skews every figure).`);
+  const report = {
+    generatedAt: new Date().toISOString(),
+    mode: options.smoke ? 'smoke' : 'full',
+    runs: config.runs,
+    seconds,
+    machine: { ...info, loadAverageAtEnd },
+    config,
+    sections,
+    figures,
+  };
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nWritten to ${path.relative(process.cwd(), file)}${cpuProfDir ? `; CPU profiles in ${path.relative(process.cwd(), cpuProfDir)}` : ''}.`);
 

@@ -7,6 +7,7 @@ export type { ChatRecord };
 
 export type Double = {
   url: string;
+  pid: number;
   configure(config: DoubleConfig): Promise<void>;
   /** The /api/chat requests since the last drain (and forgets them). */
   drain(): Promise<ChatRecord[]>;
@@ -43,6 +44,7 @@ export async function startDouble(): Promise<Double> {
     });
   return {
     url,
+    pid: child.pid,
     async configure(config) {
       await ask({ type: 'configure', config });
     },

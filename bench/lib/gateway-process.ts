@@ -23,7 +23,8 @@ export type GatewayOptions = {
   startTimeoutMs?: number;
 };
 
-export type MemoryUsage = NodeJS.MemoryUsage;
+export type HeapSpaces = Record<string, { size: number; used: number }>;
+export type MemoryUsage = NodeJS.MemoryUsage & { spaces: HeapSpaces };
 
 export type Gateway = {
   child: Child;
@@ -94,12 +95,12 @@ function memoryOf(child: Child) {
         child.process.off('message', onMessage);
         reject(new Error(`${child.label} did not report its memory within 10 s.`));
       }, 10_000);
-      const onMessage = (message: { type?: string; id?: number; usage?: MemoryUsage; gc?: boolean }) => {
+      const onMessage = (message: { type?: string; id?: number; usage?: NodeJS.MemoryUsage; spaces?: HeapSpaces; gc?: boolean }) => {
         if (message?.type !== 'memory' || message.id !== id) return;
         clearTimeout(timer);
         child.process.off('message', onMessage);
         if (gc && !message.gc) return reject(new Error(`${child.label} could not collect garbage (no --expose-gc).`));
-        resolve(message.usage!);
+        resolve({ ...message.usage!, spaces: message.spaces ?? {} });
       };
       child.process.on('message', onMessage);
       child.process.send({ type: 'memory', id, gc });

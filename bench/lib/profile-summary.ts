@@ -52,3 +52,60 @@ const print = (title: string, map: Map<string, number>) => {
 console.log(`${file}: ${(totalUs / 1e6).toFixed(1)} s profiled`);
 print('Self time by package or file', places);
 print('Self time by function', functions);
+
+// Long busy stretches: the event loop ran without a break (no idle sample) for a long time,
+// which is what delays every token relayed meanwhile. What ran during them, by package.
+const parent = new Map<number, number>();
+for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
+const idleIds = new Set(profile.nodes.filter((node) => node.callFrame.functionName === '(idle)').map((node) => node.id));
+type Stretch = { startUs: number; us: number; samples: number[] };
+const stretches: Stretch[] = [];
+let current: Stretch | null = null;
+let clock = profile.startTime;
+profile.samples.forEach((id, i) => {
+  clock += profile.timeDeltas[i] ?? 0;
+  const delta = profile.timeDeltas[i + 1] ?? 0;
+  if (idleIds.has(id)) {
+    if (current) stretches.push(current);
+    current = null;
+    return;
+  }
+  current ??= { startUs: clock, us: 0, samples: [] };
+  current.us += delta;
+  current.samples.push(id);
+});
+if (current) stretches.push(current);
+const longMs = 10;
+const long = stretches.filter((stretch) => stretch.us >= longMs * 1000);
+const histogram = [1, 2, 5, 10, 20, 50, 100].map((ms) => [ms, stretches.filter((stretch) => stretch.us >= ms * 1000).length]);
+console.log(`\nBusy stretches (no idle sample between): ${stretches.length}; at least N ms: ${histogram.map(([ms, n]) => `${ms} ms: ${n}`).join(', ')}`);
+if (long.length > 0) {
+  // For each sample in a long stretch, the outermost frame from our own code or a package tells who started the work.
+  const inLong = new Map<string, number>();
+  for (const stretch of long) {
+    for (const id of stretch.samples) {
+      const node = byId.get(id)!;
+      const place = where(node.callFrame.url);
+      const key = place.startsWith('src/') || place.startsWith('wasm') ? place : place.split(':')[0];
+      inLong.set(key, (inLong.get(key) ?? 0) + 1);
+    }
+  }
+  const total = [...inLong.values()].reduce((a, b) => a + b, 0);
+  console.log(`Self time inside the ${long.length} stretches of ≥ ${longMs} ms, by package or file:`);
+  for (const [key, n] of [...inLong].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`${((100 * n) / total).toFixed(1).padStart(7)}%  ${key}`);
+  const longest = [...long].sort((a, b) => b.us - a.us).slice(0, 5);
+  for (const stretch of longest) {
+    const stacks = new Map<string, number>();
+    for (const id of stretch.samples) {
+      const frames: string[] = [];
+      for (let node: number | undefined = id; node !== undefined; node = parent.get(node)) {
+        const frame = byId.get(node)!.callFrame;
+        if (frame.url && !frame.url.startsWith('node:')) frames.push(`${frame.functionName || '(anonymous)'} ${where(frame.url)}`);
+      }
+      const mine = frames.find((frame) => / src\//.test(frame)) ?? frames.at(-1) ?? '(native)';
+      stacks.set(mine, (stacks.get(mine) ?? 0) + 1);
+    }
+    const top3 = [...stacks].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([frame, n]) => `${frame} (${n})`).join('; ');
+    console.log(`  ${(stretch.us / 1000).toFixed(1)} ms at +${((stretch.startUs - profile.startTime) / 1e6).toFixed(2)} s: ${top3}`);
+  }
+}

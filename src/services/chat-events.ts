@@ -2,7 +2,7 @@
 // or conversation (a second tab, an agent) sees replies as they are generated.
 // In memory by default; through Redis when several instances serve one database.
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import { createPubSub } from '@graphql-yoga/subscription';
+import { createPubSub, map } from '@graphql-yoga/subscription';
 import type { Redis } from 'ioredis';
 import type { Prisma } from '../../generated/prisma/client.ts';
 
@@ -47,9 +47,9 @@ export function createChatEventBus({ redis }: { redis?: Redis } = {}): ChatEvent
   );
   return {
     publish: (threadId, event) => pubsub.publish('chat', threadId, event),
-    async *subscribe(threadId) {
-      for await (const event of pubsub.subscribe('chat', threadId)) yield reviveDates(event);
-    },
+    // `map` passes return() straight to the source: a generator wrapper would
+    // wait behind the pending next() of an idle thread and keep the listener forever.
+    subscribe: (threadId) => map(reviveDates)(pubsub.subscribe('chat', threadId)),
     async close() {
       subscriber?.disconnect();
     },
