@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import type { Context, EdgeContext } from './context.ts';
 import type { Database } from './db/database.ts';
-import { AppError } from './errors.ts';
+import { AppError, statusOf } from './errors.ts';
 import { useAuthFailureReport, type AuthOutcome } from './http/auth-failures.ts';
 import { createCors } from './http/cors.ts';
 import { createGate, credentialsFrom, type Admission } from './http/gate.ts';
@@ -102,7 +102,7 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
   function graphqlError(error: AppError): Response {
     const headers: Record<string, string> = {};
     if (error.extensions.retryAfter) headers['Retry-After'] = String(error.extensions.retryAfter);
-    return jsonResponse({ errors: [{ message: error.message, extensions: { code: error.extensions.code } }] }, statusOf(error), headers);
+    return jsonResponse({ errors: [{ message: error.message, extensions: { code: error.extensions.code } }] }, statusOf(error.extensions.code), headers);
   }
 
   async function route(request: Request, url: URL, requestId: string, clientAddress: string, admission: { current?: Admission }) {
@@ -214,7 +214,7 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     services,
     yoga,
     /** Serves GraphQL over WebSocket (graphql-ws) on this HTTP server, at /graphql. */
-    attachWebSockets: (server: Server) => attachWebSockets({ server, path: GRAPHQL_PATH, yoga, gate, cors }),
+    attachWebSockets: (server: Server) => attachWebSockets({ server, path: GRAPHQL_PATH, yoga, gate, cors, maxPayload: config.bodyMaxBytes }),
     /** Stops background jobs and releases what the app holds beyond the database (the Redis subscriber of chat events). */
     close: async () => {
       await worker?.stop();
@@ -224,16 +224,3 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
 }
 
 export type App = ReturnType<typeof buildApp>;
-
-function statusOf(error: AppError): number {
-  switch (error.extensions.code) {
-    case 'UNAUTHENTICATED':
-      return 401;
-    case 'RATE_LIMITED':
-      return 429;
-    case 'PAYLOAD_TOO_LARGE':
-      return 413;
-    default:
-      return 400;
-  }
-}

@@ -390,3 +390,18 @@ describe('a returning visitor', () => {
   });
 });
 
+
+describe('widget tokens and inactive assistants', () => {
+  test('asking for inactive assistants with a widget token still lists active ones only', async () => {
+    const t = await createTestApp();
+    try {
+      await t.json('POST', '/api/v1/assistants', { body: { name: 'Hidden', is_active: false } });
+      const token = (await t.json('POST', '/api/v1/auth/widget-token', { body: { client_id: t.org.clientId }, auth: null })).body.token;
+      const listed = await t.json('GET', '/api/v1/assistants/?is_active=false', { auth: { token } });
+      expect(listed.status).toBe(200);
+      expect(listed.body.data.items.map((a: { name: string }) => a.name)).not.toContain('Hidden');
+    } finally {
+      await t.close();
+    }
+  });
+});

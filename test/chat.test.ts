@@ -232,6 +232,15 @@ describe('user contexts and conversations', () => {
     expect((await t.json('GET', '/api/v1/contexts/user-789')).status).toBe(404);
   });
 
+  test('merges sent at the same moment all land', async () => {
+    await t.json('POST', '/api/v1/contexts', { body: { user_reference: 'busy-user', traits: {} } });
+    const keys = Array.from({ length: 10 }, (_, i) => `key${i}`);
+    const replies = await Promise.all(keys.map((key) => t.json('PATCH', '/api/v1/contexts/busy-user', { body: { traits: { [key]: true } } })));
+    expect(replies.every((reply) => reply.status === 200)).toBe(true);
+    const stored = await t.json('GET', '/api/v1/contexts/busy-user');
+    expect(Object.keys(stored.body.data.traits).sort()).toEqual([...keys].sort());
+  });
+
   test('traits that are not an object are refused naming the field', async () => {
     const { status, body } = await t.json('POST', '/api/v1/contexts', { body: { user_reference: 'u-1', traits: ['a'] } });
     expect(status).toBe(422);

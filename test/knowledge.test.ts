@@ -267,6 +267,23 @@ describe('web pages', () => {
     pageBody = makeHtml();
   });
 
+  test('a re-sync that fails keeps answering from the last indexed version, and a double sync fetches once', async () => {
+    const { body } = await t.json('POST', '/api/v1/knowledge/urls/', { body: { url: `${pagesUrl}/flaky`, title: 'Flaky page' } });
+    expect((await settled('urls', body.data.id)).status).toBe('ready');
+    pageBody = '';
+    const first = await t.json('POST', `/api/v1/knowledge/urls/${body.data.id}/sync`);
+    const second = await t.json('POST', `/api/v1/knowledge/urls/${body.data.id}/sync`);
+    expect([first.status, second.status]).toEqual([202, 202]);
+    const failed = await settled('urls', body.data.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.chunk_count).toBeGreaterThan(0);
+    const jobs = await t.db.prisma.job.findMany({ where: { sourceId: body.data.id } });
+    expect(jobs).toHaveLength(2); // the first ingestion and one sync
+    const { reply } = await ask('When does the first weekday ferry leave?');
+    expect(reply.sources.map((s: { source_id: string }) => s.source_id)).toContain(body.data.id);
+    pageBody = makeHtml();
+  });
+
   test('a page whose address is private fails with a reason a person understands', async () => {
     const { body } = await t.json('POST', '/api/v1/knowledge/urls/', { body: { url: 'http://10.0.0.7/internal', title: 'Intranet' } });
     const failed = await settled('urls', body.data.id);

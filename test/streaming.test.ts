@@ -223,7 +223,7 @@ describe('WebSocket connection rules', () => {
   test('a message larger than the limit closes the socket', async () => {
     const socket = rawSocket();
     const closed = closeOf(socket);
-    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { padding: 'x'.repeat(200_000) } })));
+    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { padding: 'x'.repeat(1_100_000) } })));
     expect(await closed).toBe(1009);
   });
 });
@@ -276,6 +276,23 @@ describe('server-sent events', () => {
     });
     expect(missing.status).toBe(404);
     expect((await missing.json()).status).toBe('error');
+  });
+
+  test('an unreachable model answers a streaming request with the plain 503 and Retry-After, not an event stream', async () => {
+    const down = await createTestApp({ ollamaHost: 'http://127.0.0.1:9' });
+    try {
+      const assistant = await down.json('POST', '/api/v1/assistants', { body: { name: 'Bot' } });
+      const session = await down.json('POST', '/api/v1/sessions', { body: { assistant_id: assistant.body.data.id } });
+      const response = await down.request('POST', `/api/v1/sessions/${session.body.data.id}/messages`, {
+        body: { content: 'Anyone?' },
+        headers: { Accept: 'text/event-stream' },
+      });
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBeTruthy();
+      expect((await response.json()).detail).toContain('ollama serve');
+    } finally {
+      await down.close();
+    }
   });
 
   test('Ollama dying mid-reply ends the REST stream with an error event carrying the error envelope', async () => {

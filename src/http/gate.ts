@@ -48,6 +48,8 @@ export function createGate({ services, rateLimits }: { services: Services; rateL
 
   /** As identify, but a failure counts against the client address (RATE_LIMITED past the allowance). */
   async function authenticate(credentials: Credentials, clientAddress: string): Promise<Viewer | null> {
+    const presented = Boolean(credentials.apiKey || credentials.apiSecret || credentials.authorization);
+    if (presented) await rateLimits.refuseAfterFailures(clientAddress);
     try {
       return await identify(credentials);
     } catch (error) {

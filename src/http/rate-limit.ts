@@ -53,18 +53,31 @@ export function createRateLimits({ redis }: { redis?: Redis }) {
         await failures.consume(address, 1);
       } catch (error) {
         if (!(error instanceof RateLimiterRes)) throw error;
-        const state = {
-          limit: FAILED_AUTH_POINTS,
-          remaining: 0,
-          resetIn: Math.max(1, Math.ceil(error.msBeforeNext / 1000)),
-          // Not the organization's budget: the allowance of failed attempts per client address.
-          policy: 'auth-failures',
-          window: FAILED_AUTH_WINDOW_SECONDS,
-        };
-        throw rateLimited(state, 'Too many failed authentication attempts from this address.');
+        throw tooManyFailures(error.msBeforeNext);
       }
     },
+
+    /**
+     * Throws RATE_LIMITED when the address has used up its failed attempts, so
+     * that it is refused before its next credentials are even checked.
+     */
+    async refuseAfterFailures(address: string): Promise<void> {
+      const used = await failures.get(address);
+      if (used && used.consumedPoints >= FAILED_AUTH_POINTS) throw tooManyFailures(used.msBeforeNext);
+    },
   };
+}
+
+function tooManyFailures(msBeforeNext: number) {
+  const state = {
+    limit: FAILED_AUTH_POINTS,
+    remaining: 0,
+    resetIn: Math.max(1, Math.ceil(msBeforeNext / 1000)),
+    // Not the organization's budget: the allowance of failed attempts per client address.
+    policy: 'auth-failures',
+    window: FAILED_AUTH_WINDOW_SECONDS,
+  };
+  return rateLimited(state, 'Too many failed authentication attempts from this address.');
 }
 
 export type RateLimits = ReturnType<typeof createRateLimits>;

@@ -36,6 +36,9 @@ export async function replacePassages(
   embeddings: number[][] | null,
 ): Promise<number> {
   await prisma.$transaction(async (tx) => {
+    // Two ingestions of one source (a job taken over from a stalled instance) take turns,
+    // so the second replaces the first's passages instead of adding to them.
+    await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
     await tx.knowledgeChunk.deleteMany({ where: { sourceId: source.id } });
     if (passages.length === 0) return;
     await tx.knowledgeChunk.createMany({
@@ -83,7 +86,8 @@ export async function searchPassages(
       CROSS JOIN q
       WHERE c."organizationId" = ${organizationId}::uuid
         AND c.search @@ q.query
-        AND s.status = 'ready'
+        -- Indexed at least once: a page being synced again keeps answering from its last version.
+        AND s."chunkCount" > 0
         AND (cardinality(s."assistantIds") = 0 OR ${assistantId}::uuid = ANY (s."assistantIds"))
       ORDER BY rank DESC
       LIMIT ${limit * 4}
@@ -103,7 +107,7 @@ export async function hasReadyKnowledge(prisma: PrismaClient, organizationId: st
   const rows = await prisma.$queryRaw<{ found: boolean }[]>`
     SELECT EXISTS (
       SELECT 1 FROM "KnowledgeSource" s
-      WHERE s."organizationId" = ${organizationId}::uuid AND s.status = 'ready' AND s."chunkCount" > 0
+      WHERE s."organizationId" = ${organizationId}::uuid AND s."chunkCount" > 0
         AND (cardinality(s."assistantIds") = 0 OR ${assistantId}::uuid = ANY (s."assistantIds"))
     ) AS found`;
   return rows[0]?.found ?? false;

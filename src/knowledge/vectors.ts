@@ -74,7 +74,7 @@ export function createVectorIndex(prisma: PrismaClient) {
            FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
            WHERE vector_dims(c."embeddingVec") = ${dims}
              AND c."organizationId" = $2::uuid
-             AND s.status = 'ready'
+             AND s."chunkCount" > 0
              AND (cardinality(s."assistantIds") = 0 OR $3::uuid = ANY (s."assistantIds"))
            ORDER BY c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})
            LIMIT $4`,
@@ -89,7 +89,7 @@ export function createVectorIndex(prisma: PrismaClient) {
         FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
         WHERE c."organizationId" = ${query.organizationId}::uuid
           AND cardinality(c.embedding) = ${dims}
-          AND s.status = 'ready'
+          AND s."chunkCount" > 0
           AND (cardinality(s."assistantIds") = 0 OR ${query.assistantId}::uuid = ANY (s."assistantIds"))
         ORDER BY c."createdAt" DESC
         LIMIT ${IN_PROCESS_LIMIT}`;

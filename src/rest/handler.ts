@@ -71,7 +71,11 @@ function errorsResponse(errors: ReadonlyArray<{ message: string; extensions?: Re
 async function stream(request: Request, route: Route, document: TypedDocumentNode<any, any>, variables: Record<string, unknown>, operations: Operations) {
   const results = await operations.subscribe(document, variables);
   if (!(Symbol.asyncIterator in results)) return errorsResponse(results.errors ?? [{ message: 'No result' }]);
-  const first = await results.next();
+  // The stored user message comes first; whether the model answers is known only at the next event.
+  let first = await results.next();
+  while (!first.done && !first.value.errors?.length && (first.value.data as any)?.result?.__typename === 'MessageReceived') {
+    first = await results.next();
+  }
   if (first.done) return errorsResponse([{ message: 'The reply stream ended before it began.' }]);
   if (first.value.errors?.length) {
     await results.return?.();

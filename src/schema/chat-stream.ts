@@ -64,22 +64,32 @@ const ChatEventRef = builder.unionType('ChatEvent', {
 function sendAsStream(ctx: Context, thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }) {
   return new Repeater<StreamItem>(async (push, stop) => {
     const abort = new AbortController();
+    const stopGenerating = () => abort.abort();
     // The subscriber leaving (unsubscribe, closed socket, dropped HTTP request) stops the generation.
-    void stop.then(() => abort.abort());
-    ctx.signal?.addEventListener('abort', () => abort.abort(), { once: true });
+    void stop.then(stopGenerating);
+    ctx.signal?.addEventListener('abort', stopGenerating, { once: true });
     try {
       const { userMessage, assistantMessage, interruption } = await ctx.services.chat.send(thread, input, {
         signal: abort.signal,
         onEvent: (event) => {
-          if (event.kind === 'completed') return; // pushed below, once the outcome is known
-          // A client too slow to take the reply's pieces gives up its reply.
-          push(event).catch(() => abort.abort());
+          // The outcome is pushed below once known: a completion, or the error that `send` throws.
+          if (event.kind === 'completed' || event.kind === 'failed') return;
+          // A client too slow to take the reply's pieces (the buffer holds 1024) gives up its
+          // reply: the generation stops and what was generated is stored as incomplete.
+          try {
+            push(event).catch(stopGenerating);
+          } catch {
+            stopGenerating();
+          }
         },
       });
       // A reply the model cut short ends the stream with an error, not as a completion.
       await push(interruption ? { kind: 'error', error: interruption } : { kind: 'completed', userMessage, assistantMessage });
     } catch (error) {
       await push({ kind: 'error', error });
+    } finally {
+      // A WebSocket's signal lives as long as the connection: leave no listener behind.
+      ctx.signal?.removeEventListener('abort', stopGenerating);
     }
     stop();
   });

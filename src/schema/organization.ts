@@ -22,12 +22,11 @@ const OrganizationRef = builder.prismaObject('Organization', {
 });
 
 builder.queryFields((t) => ({
-  organization: t.prismaField({
+  organization: t.field({
     type: OrganizationRef,
     authScopes: { apiKey: true },
     description: 'The organization the API key belongs to.',
-    resolve: (query, _root, _args, ctx) =>
-      ctx.prisma.organization.findUniqueOrThrow({ ...query, where: { id: ctx.viewer!.organizationId } }),
+    resolve: (_root, _args, ctx) => ctx.services.organizations.get(ctx.viewer!.organizationId),
   }),
 }));
 

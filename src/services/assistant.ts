@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { notFound } from '../errors.ts';
-import { defined, isUuid, jsonObject, parseInput, findPage, requiredText, text, type Page, type PageArgs } from './validation.ts';
+import { defined, isUuid, languageTag, jsonObject, parseInput, findPage, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
 export type Assistant = Prisma.AssistantGetPayload<object>;
@@ -12,7 +12,7 @@ const fields = {
   name: requiredText(200),
   description: text(4000),
   tone: text(200),
-  language: text(35).regex(/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/, { error: 'must be a language tag such as en or pt-BR' }),
+  language: languageTag,
   defaultTasks: z.array(requiredText(200)).max(50, { error: 'must list at most 50 tasks' }),
   isActive: z.boolean(),
   model: requiredText(200).nullable(),
@@ -68,7 +68,8 @@ export function createAssistantService({ prisma }: { prisma: PrismaClient }) {
     get,
 
     async list(viewer: Viewer, args: PageArgs & { isActive?: boolean | null }): Promise<Page<Assistant>> {
-      const where = { ...visible(viewer), ...(typeof args.isActive === 'boolean' ? { isActive: args.isActive } : {}) };
+      // The viewer's rule comes last: a widget token asking for inactive assistants still sees active ones only.
+      const where = { ...(typeof args.isActive === 'boolean' ? { isActive: args.isActive } : {}), ...visible(viewer) };
       return findPage(
         args,
         (page) => prisma.assistant.findMany({ where, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...page }),

@@ -127,9 +127,9 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
     return rows.reverse().map((row) => ({ role: row.role as ChatTurn['role'], content: row.content }));
   }
 
-  async function waitForSlot(signal?: AbortSignal) {
+  async function waitForSlot(slot: Promise<() => void>, signal?: AbortSignal) {
     try {
-      return await slots.acquire(signal);
+      return await slot;
     } catch (error) {
       if (signal?.aborted) throw new AppError('BAD_REQUEST', 'The request was cancelled while it waited for a reply slot.');
       throw error;
@@ -163,9 +163,14 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
       const data = parseInput(sendSchema, input);
       const started = performance.now();
       const { organizationId, assistant, locale, traits } = await loadThread(thread);
-      const release = await waitForSlot(options.signal);
+      // A full queue refuses before anything is stored: the client retries the message whole.
+      const slot = slots.acquire(options.signal);
+      slot.catch(() => {}); // awaited below; this only keeps a rejection from going unhandled meanwhile
+      // The message is stored (and shown to watchers) before it waits for its slot,
+      // so that nothing the user said is lost, even if the client leaves while it waits.
+      let userMessage: Message;
       try {
-        const userMessage = await prisma.message.create({
+        userMessage = await prisma.message.create({
           data: {
             ...thread,
             organizationId,
@@ -174,19 +179,25 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
             metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
           },
         });
-        const topic = threadId(thread);
-        const emit = (event: ChatEvent) => {
-          options.onEvent?.(event);
-          events.publish(topic, event);
-        };
-        emit({ kind: 'received', userMessage });
-
+      } catch (error) {
+        slot.then((release) => release(), () => {});
+        throw error;
+      }
+      const topic = threadId(thread);
+      const emit = (event: ChatEvent) => {
+        options.onEvent?.(event);
+        events.publish(topic, event);
+      };
+      emit({ kind: 'received', userMessage });
+      const release = await waitForSlot(slot, options.signal);
+      try {
         const model = assistant.model ?? defaultModel;
         let content = '';
         let status: 'complete' | 'incomplete' | 'failed' = 'complete';
         let failure: LlmError | null = null;
         let usage: { promptTokens: number | null; completionTokens: number | null } = { promptTokens: null, completionTokens: null };
         let sources: Source[] = [];
+        let unexpected: unknown = null;
         try {
           const [info, turns, found] = await Promise.all([
             llm.modelInfo(model),
@@ -223,8 +234,9 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
           usage = { promptTokens: outcome.promptTokens, completionTokens: outcome.completionTokens };
           if (outcome.doneReason === 'aborted') status = 'incomplete';
         } catch (error) {
-          if (!(error instanceof LlmError)) throw error;
-          failure = error;
+          // An unexpected failure still stores what was generated, then surfaces as itself.
+          if (!(error instanceof LlmError)) unexpected = error;
+          else failure = error;
           status = content === '' ? 'failed' : 'incomplete';
         }
 
@@ -236,13 +248,17 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
             content,
             status,
             model,
-            error: failure?.message ?? (status === 'incomplete' ? 'The client went away before the reply was finished.' : null),
+            error:
+              failure?.message ??
+              (unexpected ? 'The reply failed because of an error on the server.' : null) ??
+              (status === 'incomplete' ? 'The client went away before the reply was finished.' : null),
             sources,
             promptTokens: usage.promptTokens,
             completionTokens: usage.completionTokens,
             latencyMs: Math.round(performance.now() - started),
           },
         });
+        if (unexpected) throw unexpected;
         if (status === 'failed' && failure) {
           const error = unavailable(failure);
           emit({ kind: 'failed', userMessage, code: error.extensions.code, detail: error.message });

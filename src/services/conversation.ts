@@ -5,9 +5,9 @@ import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { notFound } from '../errors.ts';
 import type { AssistantService } from './assistant.ts';
-import { activeAssistant, localeSchema } from './session.ts';
+import { activeAssistant } from './session.ts';
 import type { UserContextService } from './user-context.ts';
-import { isUuid, jsonObject, parseInput, findPage, requiredText, text, type Page, type PageArgs } from './validation.ts';
+import { isUuid, jsonObject, languageTag, parseInput, findPage, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
 export type Conversation = Prisma.ConversationGetPayload<object>;
@@ -16,7 +16,7 @@ const createSchema = z.object({
   assistantId: z.string(),
   customerId: requiredText(255).nullish(),
   title: text(500).nullish(),
-  locale: localeSchema.nullish(),
+  locale: languageTag.nullish(),
   userContextId: requiredText(255).nullish(),
   metadata: jsonObject().nullish(),
 });

@@ -8,7 +8,12 @@ import { AppError } from '../errors.ts';
 const RETRY_AFTER_SECONDS = 5;
 
 export type GenerationSlots = {
-  /** Waits for a free slot; the returned function frees it (call it exactly once). */
+  /**
+   * Takes a slot or a place in the queue at once, and resolves when the slot is
+   * free; the returned function frees it (call it exactly once). Throws
+   * OVERLOADED synchronously when the queue is full, so a caller can refuse a
+   * request before doing anything for it.
+   */
   acquire(signal?: AbortSignal): Promise<() => void>;
   readonly active: number;
   readonly waiting: number;
@@ -47,27 +52,28 @@ export function createGenerationSlots({ concurrency, queueSize }: { concurrency:
         return Promise.resolve(once());
       }
       if (queue.length >= queueSize) {
-        return Promise.reject(
-          new AppError('OVERLOADED', `All ${concurrency} reply slots and ${queueSize} queue places are taken; retry in a few seconds.`, {
-            retryAfter: RETRY_AFTER_SECONDS,
-          }),
-        );
+        throw new AppError('OVERLOADED', `All ${concurrency} reply slots and ${queueSize} queue places are taken; retry in a few seconds.`, {
+          retryAfter: RETRY_AFTER_SECONDS,
+        });
       }
       return new Promise((resolve, reject) => {
         // A slot handed over by release() keeps `active` unchanged: it passes from one request to the next.
-        const entry = { grant: () => resolve(once()) };
-        queue.push(entry);
-        signal?.addEventListener(
-          'abort',
-          () => {
-            const index = queue.indexOf(entry);
-            if (index !== -1) {
-              queue.splice(index, 1);
-              reject(signal.reason);
-            }
+        const onAbort = () => {
+          const index = queue.indexOf(entry);
+          if (index !== -1) {
+            queue.splice(index, 1);
+            reject(signal!.reason);
+          }
+        };
+        // The listener goes once the slot is granted: a long-lived signal (a WebSocket) must not collect them.
+        const entry = {
+          grant: () => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve(once());
           },
-          { once: true },
-        );
+        };
+        queue.push(entry);
+        signal?.addEventListener('abort', onAbort, { once: true });
       });
     },
   };

@@ -31,7 +31,7 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
         WHERE id = (
           SELECT id FROM "Job"
           WHERE (status = 'queued' AND "runAt" <= now())
-             OR (status = 'running' AND "lockedAt" < ${abandonedBefore})
+             OR (status = 'running' AND "lockedAt" < ${abandonedBefore} AND attempts < ${MAX_ATTEMPTS})
           ORDER BY "runAt"
           FOR UPDATE SKIP LOCKED
           LIMIT 1

@@ -235,7 +235,9 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
       const source = await get(viewer, 'url', id);
       return prisma.$transaction(async (tx) => {
         const updated = await tx.knowledgeSource.update({ where: { id: source.id }, data: { status: 'pending', error: null } });
-        await jobs.enqueue({ organizationId: source.organizationId, kind: 'ingest', sourceId: source.id }, tx);
+        // A sync asked twice (a double click) fetches once.
+        const waiting = await tx.job.count({ where: { sourceId: source.id, status: { in: ['queued', 'running'] } } });
+        if (waiting === 0) await jobs.enqueue({ organizationId: source.organizationId, kind: 'ingest', sourceId: source.id }, tx);
         return updated;
       });
     },

@@ -70,6 +70,9 @@ export function createOrganizationService({ prisma, defaultRateLimit }: { prisma
       return { organizationId: org.id, clientId: org.clientId, clientSecret, secretId };
     },
 
+    /** The caller's own organization. */
+    get: requireOrganization,
+
     async count(): Promise<number> {
       return prisma.organization.count();
     },

@@ -4,19 +4,16 @@ import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { AssistantService } from './assistant.ts';
-import { isUuid, jsonObject, parseInput, findPage, requiredText, text, type Page, type PageArgs } from './validation.ts';
+import { findPage, isUuid, jsonObject, languageTag, parseInput, requiredText, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
 export type Session = Prisma.SessionGetPayload<object>;
 
-export const localeSchema = text(35).regex(/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/, {
-  error: 'must be a language tag such as en or pt-BR',
-});
 
 const createSchema = z.object({
   assistantId: z.string(),
   visitorId: requiredText(255).nullish(),
-  locale: localeSchema.nullish(),
+  locale: languageTag.nullish(),
   metadata: jsonObject().nullish(),
 });
 

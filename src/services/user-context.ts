@@ -52,12 +52,17 @@ export function createUserContextService({ prisma }: { prisma: PrismaClient }) {
     return context;
   }
 
+  /** Merges under a row lock: two merges at once must both land, not the last one only. */
   async function writeTraits(context: UserContext, changes: Traits): Promise<UserContext> {
-    const traits = mergeTraits(context.traits as Traits, changes);
-    if (Buffer.byteLength(JSON.stringify(traits)) > TRAITS_MAX_BYTES) {
-      throw invalid([{ field: 'traits', message: `would exceed ${TRAITS_MAX_BYTES / 1024} KB of JSON once merged` }]);
-    }
-    return prisma.userContext.update({ where: { id: context.id }, data: { traits: traits as Prisma.InputJsonObject } });
+    return prisma.$transaction(async (tx) => {
+      const [current] = await tx.$queryRaw<Array<{ traits: Traits }>>`
+        SELECT traits FROM "UserContext" WHERE id = ${context.id}::uuid FOR UPDATE`;
+      const traits = mergeTraits(current?.traits ?? (context.traits as Traits), changes);
+      if (Buffer.byteLength(JSON.stringify(traits)) > TRAITS_MAX_BYTES) {
+        throw invalid([{ field: 'traits', message: `would exceed ${TRAITS_MAX_BYTES / 1024} KB of JSON once merged` }]);
+      }
+      return tx.userContext.update({ where: { id: context.id }, data: { traits: traits as Prisma.InputJsonObject } });
+    });
   }
 
   return {

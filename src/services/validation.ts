@@ -28,6 +28,11 @@ export const jsonObject = (maxBytes = MAX_JSON_BYTES) =>
 export const text = (max: number) => z.string().trim().max(max, { error: `must be at most ${max} characters` });
 export const requiredText = (max: number) => text(max).min(1, { error: 'must not be empty' });
 
+/** A BCP 47 language tag, the language of replies (en, pt-BR). */
+export const languageTag = text(35).regex(/^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$/, {
+  error: 'must be a language tag such as en or pt-BR',
+});
+
 export const PAGE_DEFAULT = 20;
 export const PAGE_MAX = 100;
 

@@ -14,6 +14,7 @@ const RENEWAL_GRACE_SECONDS = 24 * 3600;
 const ISSUER = 'assistant-gateway';
 const AUDIENCE = 'assistant-widget';
 const ALGORITHM = 'HS256';
+const KEY_REFRESH_MS = 60_000;
 
 type Key = { id: string; secret: Uint8Array; retiredAt: Date | null };
 
@@ -21,15 +22,20 @@ export type WidgetClaims = { organizationId: string; subject: string };
 
 export function createWidgetTokenService({ prisma, organizations }: { prisma: PrismaClient; organizations: OrganizationService }) {
   let keys: Key[] | undefined;
+  let loadedAt = 0;
 
   async function loadKeys(): Promise<Key[]> {
     const rows = await prisma.signingKey.findMany({ orderBy: { createdAt: 'desc' } });
     keys = rows.map((row) => ({ id: row.id, secret: Buffer.from(row.secret, 'base64url'), retiredAt: row.retiredAt }));
+    loadedAt = Date.now();
     return keys;
   }
 
+  /** The keys, re-read now and then: a rotation by the CLI or another instance reaches this one within a minute. */
+  const currentKeys = async () => (keys && Date.now() - loadedAt < KEY_REFRESH_MS ? keys : loadKeys());
+
   async function signingKey(): Promise<Key> {
-    const live = (keys ?? (await loadKeys())).find((key) => !key.retiredAt);
+    const live = (await currentKeys()).find((key) => !key.retiredAt);
     if (live) return live;
     await prisma.signingKey.create({ data: { secret: randomBytes(32).toString('base64url') } });
     return (await loadKeys()).find((key) => !key.retiredAt)!;
@@ -38,7 +44,7 @@ export function createWidgetTokenService({ prisma, organizations }: { prisma: Pr
   /** Finds the key named by a token; reloads once, since another instance may have rotated. */
   async function keyById(id: unknown): Promise<Key> {
     const find = (list: Key[]) => list.find((key) => key.id === id);
-    const key = find(keys ?? (await loadKeys())) ?? find(await loadKeys());
+    const key = find(await currentKeys()) ?? find(await loadKeys());
     if (!key) throw new joseErrors.JWSSignatureVerificationFailed('unknown key');
     return key;
   }
