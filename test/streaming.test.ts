@@ -215,6 +215,30 @@ describe('WebSocket connection rules', () => {
     expect(await closed).toBe(4401);
   });
 
+  test('a browser page from an origin outside CORS_ORIGINS cannot open a socket', async () => {
+    const strict = await createTestApp({ env: { CORS_ORIGINS: 'https://shop.example.com' } });
+    try {
+      const { wsUrl: strictUrl } = await strict.listen();
+      const refused = await new Promise<number>((resolve) => {
+        const socket = new WebSocket(strictUrl, 'graphql-transport-ws', { headers: { Origin: 'https://evil.example.net' } });
+        socket.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+        socket.on('open', () => resolve(101));
+      });
+      expect(refused).toBe(403);
+      const allowed = await new Promise<boolean>((resolve) => {
+        const socket = new WebSocket(strictUrl, 'graphql-transport-ws', { headers: { Origin: 'https://shop.example.com' } });
+        socket.on('open', () => {
+          socket.close();
+          resolve(true);
+        });
+        socket.on('unexpected-response', () => resolve(false));
+      });
+      expect(allowed).toBe(true);
+    } finally {
+      await strict.close();
+    }
+  });
+
   test('a client that never sends connection_init is closed with 4408', async () => {
     const socket = rawSocket();
     expect(await closeOf(socket)).toBe(4408);

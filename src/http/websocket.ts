@@ -50,7 +50,8 @@ export function attachWebSockets({ server, path, yoga, gate, cors, maxPayload = 
     path,
     maxPayload,
     // Browsers always send Origin; only allowed ones may open a socket. Other clients send none.
-    verifyClient: ({ origin }: { origin?: string }) => !origin || cors.isAllowed(origin),
+    verifyClient: ({ origin }: { origin?: string }, done: (ok: boolean, code?: number, reason?: string) => void) =>
+      !origin || cors.isAllowed(origin) ? done(true) : done(false, 403, 'Origin not allowed (CORS_ORIGINS)'),
   });
 
   const disposable = useServer<Record<string, unknown>, Extra>(
