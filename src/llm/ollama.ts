@@ -105,11 +105,16 @@ export function createLlm({ host }: { host: string }): Llm {
 
     async embed(model, texts) {
       if (texts.length === 0) return [];
-      try {
-        const { embeddings } = await client.embed({ model, input: texts });
-        return embeddings;
-      } catch (error) {
-        throw toLlmError(error, { host, model, during: 'request' });
+      // Embedding is idempotent, so a connection that dropped before the answer (a kept-alive
+      // socket the server closed while it sat idle) is worth one more try.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const { embeddings } = await client.embed({ model, input: texts });
+          return embeddings;
+        } catch (error) {
+          const failure = toLlmError(error, { host, model, during: 'request' });
+          if (failure.kind !== 'interrupted' || attempt === 2) throw failure;
+        }
       }
     },
   };
