@@ -88,6 +88,10 @@ async function fillTo(store: Store, organizationId: string, total: number, dimen
   }
   await prisma.$executeRaw`
     UPDATE "KnowledgeChunk" SET search = to_tsvector('english'::regconfig, content) WHERE "sourceId" = ${source.id}::uuid`;
+  // A bulk load builds the HNSW index once afterwards, much faster than inserting row by row
+  // into a live index (the gateway's own ingestion adds a few passages at a time).
+  const index = `"KnowledgeChunk_embedding_${dimensions}_idx"`;
+  if (await createVectorIndex(prisma).hasPgvector()) await prisma.$executeRawUnsafe(`DROP INDEX IF EXISTS ${index}`);
   await createVectorIndex(prisma).index(source.id, dimensions);
 }
 

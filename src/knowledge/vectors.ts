@@ -55,10 +55,11 @@ export function createVectorIndex(prisma: PrismaClient) {
     /** Makes a source's stored embeddings searchable. */
     async index(sourceId: string, dimensions: number) {
       if (!(await hasPgvector())) return;
-      await ensureIndex(dimensions);
       await prisma.$executeRaw`
         UPDATE "KnowledgeChunk" SET "embeddingVec" = embedding::vector
         WHERE "sourceId" = ${sourceId}::uuid AND cardinality(embedding) > 0`;
+      // After the rows: a missing index is then built in one pass over them.
+      await ensureIndex(dimensions);
     },
 
     async search(query: { organizationId: string; assistantId: string | null; embedding: number[]; limit: number }): Promise<VectorHit[]> {
