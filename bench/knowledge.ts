@@ -93,6 +93,8 @@ async function fillTo(store: Store, organizationId: string, total: number, dimen
   const index = `"KnowledgeChunk_embedding_${dimensions}_idx"`;
   if (await createVectorIndex(prisma).hasPgvector()) await prisma.$executeRawUnsafe(`DROP INDEX IF EXISTS ${index}`);
   await createVectorIndex(prisma).index(source.id, dimensions);
+  // As the gateway does after ingestion: the planner needs statistics to use the indexes.
+  await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
 }
 
 async function openStores(): Promise<Store[]> {

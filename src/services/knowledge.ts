@@ -44,6 +44,7 @@ const EMBED_BATCH = 32;
 const EMBED_RETRY_MS = 60_000;
 /** Candidates each retriever contributes to the fusion. */
 const CANDIDATES = 20;
+const ANALYZE_EVERY_MS = 60_000;
 
 const EXTRACTION = { timeoutMs: 60_000, maxMemoryMb: 512, maxChars: 5_000_000 };
 const PAGE_FETCH = { maxBytes: 5 * 1024 * 1024, timeoutMs: 15_000, maxRedirects: 5 };
@@ -86,6 +87,18 @@ const fileSchema = z.object({
 export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimilarity, limits }: KnowledgeDeps) {
   const vectors = createVectorIndex(prisma);
   let embeddingsDownUntil = 0;
+  let analyzedAt = 0;
+
+  /**
+   * Refreshes the planner's statistics of the passage tables after ingestion,
+   * at most once a minute. Without them (PGlite runs no autovacuum) the planner
+   * scans every passage instead of using the vector and text indexes.
+   */
+  async function refreshStatistics() {
+    if (Date.now() - analyzedAt < ANALYZE_EVERY_MS) return;
+    analyzedAt = Date.now();
+    await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
+  }
 
   /**
    * Embeddings of the texts, or null when the embedding model is unavailable:
@@ -260,6 +273,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         const embeddings = await embed(passages.map((p) => (p.heading ? `${p.heading}\n${p.content}` : p.content)));
         const count = await replacePassages(prisma, source, passages, embeddings);
         if (embeddings?.[0]) await vectors.index(source.id, embeddings[0].length);
+        await refreshStatistics();
         await prisma.knowledgeSource.updateMany({
           where: { id: source.id },
           data: {
