@@ -3,7 +3,6 @@
 // live children are killed (SIGKILL) and temporary folders removed.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -185,17 +184,8 @@ export function tempDir(prefix: string): { dir: string; remove(): void } {
   };
 }
 
-/** A TCP port on 127.0.0.1 that nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+/** A TCP port on 127.0.0.1 that nobody listens on right now (the tests' helper; the bench imports test utilities already). */
+export { freePort } from '../../test/utils/process.ts';
 
 function cleanupNow() {
   for (const child of live) child.process.kill('SIGKILL');
