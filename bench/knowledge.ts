@@ -7,9 +7,10 @@
 // bag of words): they show the machinery works and what it costs, not how well
 // a real embedding model would rank. Lexical figures are real.
 import { loadConfig } from '../src/config.ts';
+import { Prisma } from '../generated/prisma/client.ts';
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { DEFAULT_FUSION, fuse } from '../src/knowledge/fuse.ts';
-import { searchPassages } from '../src/knowledge/passages.ts';
+import { refreshStatistics, searchPassages } from '../src/knowledge/passages.ts';
 import { createVectorIndex } from '../src/knowledge/vectors.ts';
 import { createLlm } from '../src/llm/ollama.ts';
 import { createServices, type Services } from '../src/services/services.ts';
@@ -74,27 +75,31 @@ async function fillTo(store: Store, organizationId: string, total: number, dimen
   const source = await prisma.knowledgeSource.create({
     data: { organizationId, kind: 'file', title: `Synthetic ${total}`, status: 'ready', chunkCount: missing },
   });
+  const vectors = createVectorIndex(prisma);
+  const vectorColumn = await vectors.hasPgvector();
+  // A bulk load builds the HNSW index once afterwards, much faster than inserting row by row
+  // into a live index (the gateway's own ingestion adds a few passages at a time).
+  if (vectorColumn) await prisma.$executeRawUnsafe(`DROP INDEX IF EXISTS "KnowledgeChunk_embedding_${dimensions}_idx"`);
   const batch = 5000;
   for (let done = 0; done < missing; done += batch) {
     const size = Math.min(batch, missing - done);
-    // The `g * 0` terms make PostgreSQL evaluate the subqueries once per row.
+    // Written once with search terms and vector, as replacePassages does. The `g * 0` terms
+    // make PostgreSQL evaluate the subqueries once per row.
     await prisma.$executeRaw`
-      INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, content, embedding)
-      SELECT gen_random_uuid(), ${organizationId}::uuid, ${source.id}::uuid, ${done} + g, '',
-             (SELECT string_agg((${FILLER_WORDS}::text[])[1 + floor(random() * ${FILLER_WORDS.length})::int], ' ')
-                FROM generate_series(1, 60 + g * 0)),
-             ARRAY(SELECT random() - 0.5 FROM generate_series(1, ${dimensions} + g * 0))
-      FROM generate_series(1, ${size}) AS g`;
+      INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, content, embedding, search
+                                    ${vectorColumn ? Prisma.sql`, "embeddingVec"` : Prisma.empty})
+      SELECT gen_random_uuid(), ${organizationId}::uuid, ${source.id}::uuid, ${done} + g, '', p.content, p.vector,
+             to_tsvector('english'::regconfig, p.content) ${vectorColumn ? Prisma.sql`, p.vector::vector` : Prisma.empty}
+      FROM generate_series(1, ${size}) AS g,
+      LATERAL (
+        SELECT (SELECT string_agg((${FILLER_WORDS}::text[])[1 + floor(random() * ${FILLER_WORDS.length})::int], ' ')
+                  FROM generate_series(1, 60 + g * 0)) AS content,
+               ARRAY(SELECT random() - 0.5 FROM generate_series(1, ${dimensions} + g * 0))::float8[] AS vector
+      ) AS p`;
   }
-  await prisma.$executeRaw`
-    UPDATE "KnowledgeChunk" SET search = to_tsvector('english'::regconfig, content) WHERE "sourceId" = ${source.id}::uuid`;
-  // A bulk load builds the HNSW index once afterwards, much faster than inserting row by row
-  // into a live index (the gateway's own ingestion adds a few passages at a time).
-  const index = `"KnowledgeChunk_embedding_${dimensions}_idx"`;
-  if (await createVectorIndex(prisma).hasPgvector()) await prisma.$executeRawUnsafe(`DROP INDEX IF EXISTS ${index}`);
-  await createVectorIndex(prisma).index(source.id, dimensions);
+  if (vectorColumn) await vectors.ensureIndex(dimensions);
   // As the gateway does after ingestion: the planner needs statistics to use the indexes.
-  await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
+  await refreshStatistics(prisma);
 }
 
 async function openStores(): Promise<Store[]> {
@@ -166,13 +171,11 @@ async function measureStore(store: Store, double: OllamaDouble, config: BenchCon
     await fillTo(store, org.organizationId, size, dimensions);
     log(`${store.name}: ${size} passages ready in ${((performance.now() - loadStarted) / 1000).toFixed(1)} s`);
     const label = size >= 1000 ? `${size / 1000}k` : String(size);
-    // At 100k passages a query can take tens of milliseconds: a sample of the questions keeps the run short.
-    const sample = size >= 100_000 ? questions.slice(0, 12) : questions;
     for (let run = 0; run < config.runs; run++) {
       for (const method of ['lexical', 'vector', 'hybrid'] as const) {
         const samples: number[] = [];
-        for (let r = 0; r < (size >= 100_000 ? 1 : repeats); r++) {
-          for (const { question } of sample) {
+        for (let r = 0; r < repeats; r++) {
+          for (const { question } of questions) {
             const t0 = performance.now();
             await retrieve[method](question);
             samples.push(performance.now() - t0);

@@ -384,3 +384,42 @@ describe('hybrid retrieval', () => {
     }
   });
 });
+
+describe('a large knowledge base', () => {
+  test('a question is answered from its rare words even when one of its words is in every passage', async () => {
+    // Lexical search alone, so that only the word search can find the passage.
+    const big = await createTestApp({ ollama: { models: ['llama3.2'] } });
+    try {
+      const assistant = await big.json('POST', '/api/v1/assistants', { body: { name: 'Ranger' } });
+      // 1,500 sections that say "trail" over and over outrank, on "trail" alone, the one passage about the club.
+      const routes = Array.from({ length: 1500 }, (_, i) => `## Route ${i}\n\nThe trail leaves the trail head, the trail climbs, and trail ${i} ends at a ridge.`);
+      routes.splice(700, 0, '## Membership\n\nThe Trail Club is free to join.');
+      const form = new FormData();
+      form.append('title', 'Trail guide');
+      form.append('file_type', 'md');
+      form.append('file', new Blob([routes.join('\n\n')]), 'guide.md');
+      const uploaded = await big.app.fetch(
+        new Request('http://gateway.test/api/v1/knowledge/files/', {
+          method: 'POST',
+          headers: { 'X-API-Key': big.org.clientId, 'X-API-Secret': big.org.clientSecret },
+          body: form,
+        }),
+      );
+      const { data: source } = await uploaded.json();
+      for (let i = 0; i < 600; i++) {
+        const { body } = await big.json('GET', `/api/v1/knowledge/files/${source.id}`);
+        if (body.data.status !== 'pending' && body.data.status !== 'processing') {
+          expect(body.data).toMatchObject({ status: 'ready', chunk_count: 1501 });
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const session = await big.json('POST', '/api/v1/sessions', { body: { assistant_id: assistant.body.data.id } });
+      const sent = await big.json('POST', `/api/v1/sessions/${session.body.data.id}/messages`, { body: { content: 'Does the Trail Club cost anything?' } });
+      expect(sent.status).toBe(201);
+      expect(sent.body.data.assistant_message.sources[0].snippet).toContain('The Trail Club is free to join.');
+    } finally {
+      await big.close();
+    }
+  });
+});

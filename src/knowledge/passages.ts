@@ -1,7 +1,7 @@
 // Stores a source's passages and finds the passages that answer a question.
 // Lexical retrieval is PostgreSQL full-text search (a GIN index on a tsvector
 // written with each passage), so it runs the same on PGlite and PostgreSQL.
-import type { PrismaClient } from '../../generated/prisma/client.ts';
+import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Passage } from './chunk.ts';
 
 /**
@@ -28,44 +28,60 @@ export type Hit = PassageRow & {
   rank: number;
 };
 
-/** Stores a source's passages in place of the old ones, with their embeddings when there are any. */
+/**
+ * Stores a source's passages in place of the old ones, with their embeddings when
+ * there are any. Each passage is written once, search terms and vector included:
+ * PGlite runs no autovacuum, so every rewrite would leave a dead row behind.
+ */
 export async function replacePassages(
   prisma: PrismaClient,
   source: { id: string; organizationId: string },
   passages: Passage[],
   embeddings: number[][] | null,
+  { vectorColumn }: { vectorColumn: boolean },
 ): Promise<number> {
+  const vectors = passages.map((_, i) => `{${embeddings?.[i]?.join(',') ?? ''}}`);
   await prisma.$transaction(async (tx) => {
     // Two ingestions of one source (a job taken over from a stalled instance) take turns,
     // so the second replaces the first's passages instead of adding to them.
     await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
     await tx.knowledgeChunk.deleteMany({ where: { sourceId: source.id } });
     if (passages.length === 0) return;
-    await tx.knowledgeChunk.createMany({
-      data: passages.map((passage, ordinal) => ({
-        organizationId: source.organizationId,
-        sourceId: source.id,
-        ordinal,
-        heading: passage.heading,
-        content: passage.content,
-        embedding: embeddings?.[ordinal] ?? [],
-      })),
-    });
-    // Headings weigh more than body text: a passage under "Business hours" is about hours.
     await tx.$executeRaw`
-      UPDATE "KnowledgeChunk"
-      SET search = setweight(to_tsvector(${TS_CONFIG}::regconfig, heading), 'A') || to_tsvector(${TS_CONFIG}::regconfig, content)
-      WHERE "sourceId" = ${source.id}::uuid`;
+      INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, content, embedding, search
+                                    ${vectorColumn ? Prisma.sql`, "embeddingVec"` : Prisma.empty})
+      SELECT gen_random_uuid(), ${source.organizationId}::uuid, ${source.id}::uuid, p.ordinal - 1, p.heading, p.content, p.vector::float8[],
+             -- Headings weigh more than body text: a passage under "Business hours" is about hours.
+             setweight(to_tsvector(${TS_CONFIG}::regconfig, p.heading), 'A') || to_tsvector(${TS_CONFIG}::regconfig, p.content)
+             ${vectorColumn ? Prisma.sql`, CASE WHEN p.vector = '{}' THEN NULL ELSE p.vector::float8[]::vector END` : Prisma.empty}
+      FROM unnest(${passages.map((p) => p.heading)}::text[], ${passages.map((p) => p.content)}::text[], ${vectors}::text[])
+           WITH ORDINALITY AS p(heading, content, vector, ordinal)`;
   });
   return passages.length;
 }
 
 /**
- * Passages sharing terms with the question, in one round trip: the question's
- * terms as the index stores them (stemmed, stop words dropped), any of which
- * may match (a question rarely shares every word with its answer); candidates
- * ranked by cover density; then the share of the question's terms each
- * passage contains (coverage), which says how much of the question it speaks to.
+ * Passages a question's candidates are drawn from, at most: the terms that select
+ * them are chosen so that about this many passages are expected to hold them.
+ */
+const CANDIDATE_BUDGET = 1000;
+/** Passages ranked at most, whatever the statistics expected (they are estimates). */
+const MAX_RANKED = 4 * CANDIDATE_BUDGET;
+
+/**
+ * Passages sharing terms with the question, in one round trip.
+ *
+ * The question's terms are taken as the index stores them (stemmed, stop words
+ * dropped), and any of them may match: a question rarely shares every word with
+ * its answer. Ranking every passage that holds a common word would cost time in
+ * proportion to the whole knowledge base, so candidates come from the question's
+ * rarest terms only, as many as keep the expected matches within a budget; the
+ * share of passages holding each common term comes from the statistics ANALYZE
+ * keeps of the index column (most_common_elems). A small knowledge base, or a
+ * question without common words, thus searches with all its terms; when every
+ * term is common, candidates must hold all of them. Candidates are ranked by
+ * cover density against all the terms, then by the share of the question's terms
+ * each passage contains (coverage), which says how much of the question it speaks to.
  */
 export async function searchPassages(
   prisma: PrismaClient,
@@ -73,33 +89,69 @@ export async function searchPassages(
 ): Promise<Hit[]> {
   const rows = await prisma.$queryRaw<Array<Omit<Hit, 'coverage'> & { matched: number; total: number }>>`
     WITH terms AS (
-      SELECT array_agg(DISTINCT lexeme) AS list
-      FROM unnest(to_tsvector(${TS_CONFIG}::regconfig, ${question})) AS t(lexeme)
+      SELECT DISTINCT lexeme FROM unnest(to_tsvector(${TS_CONFIG}::regconfig, ${question})) AS t(lexeme)
+    ), frequency AS (
+      -- Share of all passages holding each common lexeme; one the statistics do not list is rarer than those they do.
+      SELECT e.lexeme, e.share
+      FROM pg_stats s
+      CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS e(lexeme, share)
+      WHERE s.schemaname = current_schema() AND s.tablename = 'KnowledgeChunk' AND s.attname = 'search'
+    ), expected AS (
+      -- Passages of this organization expected to hold the term or a rarer one.
+      SELECT t.lexeme,
+             o.passages * sum(coalesce(f.share, 0)) OVER (ORDER BY coalesce(f.share, 0), t.lexeme) AS with_rarer
+      FROM terms t
+      LEFT JOIN frequency f USING (lexeme)
+      CROSS JOIN (SELECT coalesce(sum("chunkCount"), 0) AS passages FROM "KnowledgeSource" WHERE "organizationId" = ${organizationId}::uuid) o
     ), q AS (
-      SELECT list, array_to_string(ARRAY(SELECT quote_literal(l) FROM unnest(list) AS l), ' | ')::tsquery AS query
-      FROM terms WHERE list IS NOT NULL
+      SELECT array_agg(lexeme) AS list,
+             array_to_string(array_agg(quote_literal(lexeme)), ' | ')::tsquery AS query,
+             (CASE WHEN min(with_rarer) <= ${CANDIDATE_BUDGET}
+                THEN array_to_string(array_agg(quote_literal(lexeme)) FILTER (WHERE with_rarer <= ${CANDIDATE_BUDGET}), ' | ')
+                ELSE array_to_string(array_agg(quote_literal(lexeme)), ' & ')
+              END)::tsquery AS selective
+      FROM expected
+      HAVING count(*) > 0
     ), candidates AS (
-      SELECT c.id, c."sourceId", c.heading, c.content, c.search, s.kind, s.title, s.url,
-             ts_rank_cd(c.search, q.query, 1) AS rank
+      SELECT c.id, c."sourceId", c.heading, c.content, c.search, s.kind, s.title, s.url
       FROM "KnowledgeChunk" c
       JOIN "KnowledgeSource" s ON s.id = c."sourceId"
       CROSS JOIN q
       WHERE c."organizationId" = ${organizationId}::uuid
-        AND c.search @@ q.query
+        AND c.search @@ q.selective
         -- Indexed at least once: a page being synced again keeps answering from its last version.
         AND s."chunkCount" > 0
         AND (cardinality(s."assistantIds") = 0 OR ${assistantId}::uuid = ANY (s."assistantIds"))
+      LIMIT ${MAX_RANKED}
+    ), ranked AS (
+      SELECT c.*, ts_rank_cd(c.search, q.query, 1) AS rank
+      FROM candidates c CROSS JOIN q
       ORDER BY rank DESC
       LIMIT ${limit * 4}
     )
     SELECT c.id AS "chunkId", c."sourceId", c.kind, c.title, c.url, c.heading, c.content, c.rank::float8 AS rank,
            (SELECT count(*) FROM unnest(tsvector_to_array(c.search)) AS l WHERE l = ANY (q.list))::int AS matched,
            cardinality(q.list) AS total
-    FROM candidates c CROSS JOIN q`;
+    FROM ranked c CROSS JOIN q`;
   return rows
     .map(({ matched, total, ...row }) => ({ ...row, coverage: matched / total }))
     .sort((a, b) => b.coverage - a.coverage || b.rank - a.rank)
     .slice(0, limit);
+}
+
+/**
+ * Refreshes the planner's statistics of the passage tables once the number of
+ * passages has moved by a tenth since they were taken (the rule autovacuum
+ * follows; PGlite runs no autovacuum). Without statistics the planner scans
+ * every passage instead of using the indexes, and the lexical search cannot
+ * tell common terms from rare ones.
+ */
+export async function refreshStatistics(prisma: PrismaClient): Promise<void> {
+  const [{ stale }] = await prisma.$queryRaw<{ stale: boolean }[]>`
+    SELECT abs(coalesce((SELECT sum("chunkCount") FROM "KnowledgeSource"), 0) - greatest(c.reltuples, 0)) > 50 + 0.1 * greatest(c.reltuples, 0)
+           OR c.reltuples < 0 AS stale
+    FROM pg_class c WHERE c.oid = '"KnowledgeChunk"'::regclass`;
+  if (stale) await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
 }
 
 /** Whether the organization has anything an assistant could answer from. */

@@ -52,15 +52,12 @@ export function createVectorIndex(prisma: PrismaClient) {
   return {
     hasPgvector,
 
-    /** Makes a source's stored embeddings searchable. */
-    async index(sourceId: string, dimensions: number) {
-      if (!(await hasPgvector())) return;
-      await prisma.$executeRaw`
-        UPDATE "KnowledgeChunk" SET "embeddingVec" = embedding::vector
-        WHERE "sourceId" = ${sourceId}::uuid AND cardinality(embedding) > 0`;
-      // After the rows: a missing index is then built in one pass over them.
-      await ensureIndex(dimensions);
-    },
+    /**
+     * Makes passages of one embedding size searchable: passages carry their vector
+     * from the start (see replacePassages), and the index is built once, over the
+     * rows already there, the first time a size is seen.
+     */
+    ensureIndex,
 
     async search(query: { organizationId: string; assistantId: string | null; embedding: number[]; limit: number }): Promise<VectorHit[]> {
       const dims = query.embedding.length;

@@ -10,7 +10,7 @@ import { ExtractionError, extractText, FILE_TYPES, parseFileType } from '../know
 import { assertDeclaredType } from '../knowledge/extract/sniff.ts';
 import { fetchPage, FetchPageError } from '../knowledge/fetch-page.ts';
 import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
-import { hasReadyKnowledge, replacePassages, searchPassages } from '../knowledge/passages.ts';
+import { hasReadyKnowledge, refreshStatistics, replacePassages, searchPassages } from '../knowledge/passages.ts';
 import { createVectorIndex } from '../knowledge/vectors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import type { Job, JobQueue } from './jobs.ts';
@@ -44,7 +44,6 @@ const EMBED_BATCH = 32;
 const EMBED_RETRY_MS = 60_000;
 /** Candidates each retriever contributes to the fusion. */
 const CANDIDATES = 20;
-const ANALYZE_EVERY_MS = 60_000;
 
 const EXTRACTION = { timeoutMs: 60_000, maxMemoryMb: 512, maxChars: 5_000_000 };
 const PAGE_FETCH = { maxBytes: 5 * 1024 * 1024, timeoutMs: 15_000, maxRedirects: 5 };
@@ -87,18 +86,6 @@ const fileSchema = z.object({
 export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimilarity, limits }: KnowledgeDeps) {
   const vectors = createVectorIndex(prisma);
   let embeddingsDownUntil = 0;
-  let analyzedAt = 0;
-
-  /**
-   * Refreshes the planner's statistics of the passage tables after ingestion,
-   * at most once a minute. Without them (PGlite runs no autovacuum) the planner
-   * scans every passage instead of using the vector and text indexes.
-   */
-  async function refreshStatistics() {
-    if (Date.now() - analyzedAt < ANALYZE_EVERY_MS) return;
-    analyzedAt = Date.now();
-    await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
-  }
 
   /**
    * Embeddings of the texts, or null when the embedding model is unavailable:
@@ -259,6 +246,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     async delete(viewer: Viewer, kind: KnowledgeKind | null, id: string) {
       const source = await get(viewer, kind, id);
       await prisma.knowledgeSource.delete({ where: { id: source.id } });
+      await refreshStatistics(prisma);
       return source;
     },
 
@@ -271,9 +259,9 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         const { passages, title } = await passagesOf(source);
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
         const embeddings = await embed(passages.map((p) => (p.heading ? `${p.heading}\n${p.content}` : p.content)));
-        const count = await replacePassages(prisma, source, passages, embeddings);
-        if (embeddings?.[0]) await vectors.index(source.id, embeddings[0].length);
-        await refreshStatistics();
+        const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
+        const count = await replacePassages(prisma, source, passages, embeddings, { vectorColumn });
+        if (vectorColumn && embeddings?.[0]) await vectors.ensureIndex(embeddings[0].length);
         await prisma.knowledgeSource.updateMany({
           where: { id: source.id },
           data: {
@@ -292,6 +280,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         });
         if (!known) throw error;
       }
+      await refreshStatistics(prisma);
     },
 
     /**
