@@ -24,7 +24,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
   pagesUrl = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
-  t = await createTestApp({ env: { KNOWLEDGE_URL_ALLOW_HOSTS: '127.0.0.1', UPLOAD_MAX_BYTES: String(200 * 1024) } });
+  t = await createTestApp({ env: { KNOWLEDGE_URL_ALLOW_HOSTS: '127.0.0.1', UPLOAD_MAX_BYTES: String(200 * 1024), KNOWLEDGE_MAX_PAGES: '5' } });
   assistantId = (await t.json('POST', '/api/v1/assistants', { body: { name: 'Librarian' } })).body.data.id;
 });
 afterAll(async () => {
@@ -187,6 +187,17 @@ describe('files', () => {
     const response = await upload({ title: 'Big', file_type: 'txt' }, 'x'.repeat(300 * 1024), 'big.txt');
     expect(response.status).toBe(413);
     expect((await response.json()).detail).toContain(String(200 * 1024));
+  });
+
+  test('a PDF over the page limit is a 413 naming both counts, and nothing is stored', async () => {
+    const before = (await t.json('GET', '/api/v1/knowledge/files/?limit=100')).body.data.total;
+    const response = await upload({ title: 'Long manual', file_type: 'pdf' }, await makePdf(6), 'long.pdf');
+    expect(response.status).toBe(413);
+    const body = await response.json();
+    expect(body.status).toBe('error');
+    expect(body.detail).toMatch(/has 6 pages; at most 5 pages/);
+    expect(body.detail).toContain('KNOWLEDGE_MAX_PAGES');
+    expect((await t.json('GET', '/api/v1/knowledge/files/?limit=100')).body.data.total).toBe(before);
   });
 
   test('a JSON body where a file is expected is a 415, and a form without the file names the field', async () => {

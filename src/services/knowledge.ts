@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError, notFound } from '../errors.ts';
 import { chunkText, type Passage } from '../knowledge/chunk.ts';
-import { ExtractionError, extractText, FILE_TYPES, parseFileType } from '../knowledge/extract/extract.ts';
+import { countPages, ExtractionError, extractText, FILE_TYPES, parseFileType, tooManyPages, type FileType } from '../knowledge/extract/extract.ts';
 import { assertDeclaredType } from '../knowledge/extract/sniff.ts';
 import { fetchPage, FetchPageError } from '../knowledge/fetch-page.ts';
 import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
@@ -46,6 +46,8 @@ const EMBED_RETRY_MS = 60_000;
 const CANDIDATES = 20;
 
 const EXTRACTION = { timeoutMs: 60_000, maxMemoryMb: 512, maxChars: 5_000_000 };
+/** Counting pages reads only a PDF's page tree; an upload does not wait longer than this for it. */
+const PAGE_COUNT_TIMEOUT_MS = 10_000;
 const PAGE_FETCH = { maxBytes: 5 * 1024 * 1024, timeoutMs: 15_000, maxRedirects: 5 };
 
 const assistantIds = z.array(z.string().uuid({ error: 'must list assistant ids (UUIDs)' })).max(100).nullish();
@@ -86,6 +88,18 @@ const fileSchema = z.object({
 export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimilarity, limits }: KnowledgeDeps) {
   const vectors = createVectorIndex(prisma);
   let embeddingsDownUntil = 0;
+
+  /**
+   * Refuses a file over the page limit at upload (413), so that the uploader
+   * hears it at once. A file whose pages cannot be counted is accepted: its
+   * job then fails with the reason, as for any damaged file.
+   */
+  async function checkPageLimit(bytes: Uint8Array, fileType: FileType) {
+    const pages = await countPages(bytes, fileType, { ...EXTRACTION, timeoutMs: PAGE_COUNT_TIMEOUT_MS, maxPages: limits.maxPages }).catch(() => null);
+    if (pages !== null && pages > limits.maxPages) {
+      throw new AppError('PAYLOAD_TOO_LARGE', tooManyPages(pages, limits.maxPages).message);
+    }
+  }
 
   /**
    * Embeddings of the texts, or null when the embedding model is unavailable:
@@ -188,6 +202,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         omit: { content: true },
       });
       if (existing) return { source: existing as KnowledgeSource, duplicate: true };
+      await checkPageLimit(bytes, fileType);
       const source = await addSource({
         organizationId: viewer.organizationId,
         kind: 'file',

@@ -17,7 +17,7 @@ import {
 } from './types.ts';
 import type { WorkerInput } from './worker.ts';
 
-export { FILE_TYPES, ExtractionError, parseFileType, unsupportedType } from './types.ts';
+export { FILE_TYPES, ExtractionError, parseFileType, tooManyPages, unsupportedType } from './types.ts';
 export type { Extracted, ExtractionErrorCode, ExtractionLimits, FileType } from './types.ts';
 export { assertDeclaredType, sniffFileType, type Sniffed, type SniffedType } from './sniff.ts';
 
@@ -34,10 +34,26 @@ export async function extractText(
   if (!isFileType(declaredType)) throw unsupportedType(String(declaredType));
   if (bytes.length === 0) throw new ExtractionError('NO_TEXT', 'The file is empty.');
   assertDeclaredType(bytes, declaredType);
-  return runSandbox({ bytes, type: declaredType, limits });
+  const answer = await runSandbox({ task: 'extract', bytes, type: declaredType, limits });
+  if (answer.kind !== 'done') throw new Error(`File extraction is broken: it answered ${answer.kind}.`);
+  return answer.result;
 }
 
-function runSandbox(input: WorkerInput): Promise<Extracted> {
+/**
+ * The page count of a file whose type has pages (PDF; null for the others), in
+ * the same sandbox as extraction: it reads only the page tree, so an upload can
+ * be refused over the page limit before anything is stored.
+ */
+export async function countPages(bytes: Uint8Array, declaredType: FileType, limits: ExtractionLimits): Promise<number | null> {
+  if (declaredType !== 'pdf') return null;
+  const answer = await runSandbox({ task: 'count-pages', bytes, type: declaredType, limits });
+  if (answer.kind !== 'pages') throw new Error(`File extraction is broken: it answered ${answer.kind}.`);
+  return answer.pages;
+}
+
+type Finished = Extract<SandboxAnswer, { kind: 'done' | 'pages' }>;
+
+function runSandbox(input: WorkerInput): Promise<Finished> {
   const { timeoutMs, maxMemoryMb } = input.limits;
   const tooComplex = () =>
     new ExtractionError(
@@ -45,7 +61,7 @@ function runSandbox(input: WorkerInput): Promise<Extracted> {
       `The file could not be processed within ${formatDuration(timeoutMs)} / ${maxMemoryMb} MB; it may be damaged or too complex.`,
     );
 
-  return new Promise<Extracted>((resolve, reject) => {
+  return new Promise<Finished>((resolve, reject) => {
     const child = fork(SANDBOX, [], {
       // A --max-old-space-size inherited from the command line or NODE_OPTIONS
       // overrides a worker's resourceLimits (nodejs/node#43991), and vitest's
@@ -69,7 +85,7 @@ function runSandbox(input: WorkerInput): Promise<Extracted> {
     const timer = setTimeout(() => finish(() => reject(tooComplex())), timeoutMs);
 
     child.on('message', (answer: SandboxAnswer) => {
-      if (answer.kind === 'done') finish(() => resolve(answer.result));
+      if (answer.kind === 'done' || answer.kind === 'pages') finish(() => resolve(answer));
       else if (answer.kind === 'failed') finish(() => reject(new ExtractionError(answer.code, answer.message)));
       else if (answer.kind === 'too-complex') finish(() => reject(tooComplex()));
       else finish(() => reject(new Error(`File extraction is broken: ${answer.message}`)));

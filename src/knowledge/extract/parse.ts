@@ -40,6 +40,16 @@ export async function parseFile(bytes: Uint8Array, type: FileType, limits: Extra
   return result;
 }
 
+/** The page count of a file that has pages (PDF), null for the other types. */
+export async function countPages(bytes: Uint8Array, type: FileType): Promise<number | null> {
+  if (type !== 'pdf') return null;
+  try {
+    return await (await import('./pdf.ts')).pdfPageCount(bytes);
+  } catch (error) {
+    throw asExtractionError(error, type);
+  }
+}
+
 function markdownToText(bytes: Uint8Array): Extracted {
   const text = decodeText(bytes);
   const title = /^#[ \t]+(.+?)[ \t#]*$/m.exec(text)?.[1];

@@ -2,7 +2,7 @@
 // line, lines close together form a paragraph, and paragraphs set clearly
 // larger than the body text are taken as headings.
 import { getDocumentProxy } from 'unpdf';
-import { ExtractionError, type Extracted, type ExtractionLimits } from './types.ts';
+import { ExtractionError, tooManyPages, type Extracted, type ExtractionLimits } from './types.ts';
 
 type Line = { text: string; size: number; y: number; end: number };
 type Paragraph = { lines: string[]; size: number; bullet: boolean };
@@ -14,12 +14,7 @@ export async function pdfToText(bytes: Uint8Array, limits: ExtractionLimits): Pr
   const pdf = await openPdf(bytes);
   try {
     const pages = pdf.numPages;
-    if (pages > limits.maxPages) {
-      throw new ExtractionError(
-        'TOO_MANY_PAGES',
-        `The PDF has ${pages} pages; at most ${limits.maxPages} pages are allowed per file. Split it into smaller files.`,
-      );
-    }
+    if (pages > limits.maxPages) throw tooManyPages(pages, limits.maxPages);
     const paragraphs: Paragraph[] = [];
     let chars = 0;
     // Pages past the character limit would be cut off anyway.
@@ -40,6 +35,16 @@ export async function pdfToText(bytes: Uint8Array, limits: ExtractionLimits): Pr
       blocks.find((block) => block.startsWith('#'))?.replace(/^#+ /, '') ||
       undefined;
     return { text: blocks.join('\n\n'), pages, title };
+  } finally {
+    await pdf.loadingTask.destroy();
+  }
+}
+
+/** The page count alone: read from the page tree, without decoding any page. */
+export async function pdfPageCount(bytes: Uint8Array): Promise<number> {
+  const pdf = await openPdf(bytes);
+  try {
+    return pdf.numPages;
   } finally {
     await pdf.loadingTask.destroy();
   }

@@ -29,6 +29,14 @@ export type ExtractionErrorCode =
   | 'UNREADABLE'
   | 'NO_TEXT';
 
+/** Over the page limit, said the same way at upload and during extraction. */
+export function tooManyPages(pages: number, maxPages: number): ExtractionError {
+  return new ExtractionError(
+    'TOO_MANY_PAGES',
+    `The PDF has ${pages} pages; at most ${maxPages} pages are allowed per file (KNOWLEDGE_MAX_PAGES). Split it into smaller files.`,
+  );
+}
+
 /** A file that cannot become text; the message is meant for the uploader. */
 export class ExtractionError extends Error {
   readonly code: ExtractionErrorCode;

@@ -1,13 +1,14 @@
 // Entry point of the parsing worker thread, started by sandbox.ts. One worker
 // per file: a fresh heap with a cap, thrown away afterwards.
 import { parentPort, workerData } from 'node:worker_threads';
-import { asExtractionError, parseFile } from './parse.ts';
+import { asExtractionError, countPages, parseFile } from './parse.ts';
 import type { Extracted, ExtractionErrorCode, ExtractionLimits, FileType } from './types.ts';
 
-export type WorkerInput = { bytes: Uint8Array; type: FileType; limits: ExtractionLimits };
+export type WorkerInput = { task: 'extract' | 'count-pages'; bytes: Uint8Array; type: FileType; limits: ExtractionLimits };
 export type WorkerMessage =
   | { kind: 'started' }
   | { kind: 'done'; result: Extracted }
+  | { kind: 'pages'; pages: number | null }
   | { kind: 'failed'; code: ExtractionErrorCode; message: string };
 
 const port = parentPort;
@@ -16,9 +17,10 @@ const post = (message: WorkerMessage) => port.postMessage(message);
 
 // Reaching this line means the code loaded; a crash from here on is the file's.
 post({ kind: 'started' });
-const { bytes, type, limits } = workerData as WorkerInput;
+const { task, bytes, type, limits } = workerData as WorkerInput;
 try {
-  post({ kind: 'done', result: await parseFile(bytes, type, limits) });
+  if (task === 'count-pages') post({ kind: 'pages', pages: await countPages(bytes, type) });
+  else post({ kind: 'done', result: await parseFile(bytes, type, limits) });
 } catch (error) {
   const { code, message } = asExtractionError(error, type);
   post({ kind: 'failed', code, message });
