@@ -140,18 +140,31 @@ export async function searchPassages(
 }
 
 /**
- * Refreshes the planner's statistics of the passage tables once the number of
- * passages has moved by a tenth since they were taken (the rule autovacuum
- * follows; PGlite runs no autovacuum). Without statistics the planner scans
- * every passage instead of using the indexes, and the lexical search cannot
- * tell common terms from rare ones.
+ * Keeps the planner's statistics of the passage tables fresh, as autovacuum
+ * would (PGlite runs none): ANALYZE when there are none yet, and once the
+ * passages written or deleted here since the last one exceed a tenth of the
+ * table (autovacuum's rule). Without statistics the planner scans every passage
+ * instead of using the indexes, and lexical search cannot tell common terms from
+ * rare ones. The count of changes is kept in memory: pg_class.reltuples cannot
+ * serve, since building an index updates it without collecting statistics.
  */
-export async function refreshStatistics(prisma: PrismaClient): Promise<void> {
-  const [{ stale }] = await prisma.$queryRaw<{ stale: boolean }[]>`
-    SELECT abs(coalesce((SELECT sum("chunkCount") FROM "KnowledgeSource"), 0) - greatest(c.reltuples, 0)) > 50 + 0.1 * greatest(c.reltuples, 0)
-           OR c.reltuples < 0 AS stale
-    FROM pg_class c WHERE c.oid = '"KnowledgeChunk"'::regclass`;
-  if (stale) await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
+export function createStatisticsKeeper(prisma: PrismaClient) {
+  let changed = 0;
+  return {
+    async passagesChanged(count: number): Promise<void> {
+      changed += count;
+      const [{ analyzed, total }] = await prisma.$queryRaw<{ analyzed: boolean; total: number }[]>`
+        SELECT EXISTS (
+                 SELECT 1 FROM pg_stats
+                 WHERE schemaname = current_schema() AND tablename = 'KnowledgeChunk' AND attname = 'search'
+               ) AS analyzed,
+               greatest(reltuples, 0)::float8 AS total
+        FROM pg_class WHERE oid = '"KnowledgeChunk"'::regclass`;
+      if (analyzed && changed <= 50 + 0.1 * total) return;
+      changed = 0;
+      await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
+    },
+  };
 }
 
 /** Whether the organization has anything an assistant could answer from. */
