@@ -10,7 +10,7 @@ import { loadConfig } from '../src/config.ts';
 import { Prisma } from '../generated/prisma/client.ts';
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { DEFAULT_FUSION, fuse } from '../src/knowledge/fuse.ts';
-import { createStatisticsKeeper, searchPassages } from '../src/knowledge/passages.ts';
+import { createPassageUpkeep, searchPassages } from '../src/knowledge/passages.ts';
 import { createVectorIndex } from '../src/knowledge/vectors.ts';
 import { createLlm } from '../src/llm/ollama.ts';
 import { createServices, type Services } from '../src/services/services.ts';
@@ -99,7 +99,7 @@ async function fillTo(store: Store, organizationId: string, total: number, dimen
   }
   if (vectorColumn) await vectors.ensureIndex(dimensions);
   // As the gateway does after ingestion: the planner needs statistics to use the indexes.
-  await createStatisticsKeeper(prisma).passagesChanged(missing);
+  await createPassageUpkeep(prisma).passagesChanged({ written: missing, deleted: 0 });
 }
 
 async function openStores(): Promise<Store[]> {

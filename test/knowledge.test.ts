@@ -434,3 +434,41 @@ describe('a large knowledge base', () => {
     }
   });
 });
+
+describe('upkeep of the passage table', () => {
+  test('deleted passages do not pile up on disk: their space is reclaimed and reused', async () => {
+    const upkeep = await createTestApp();
+    try {
+      const tableSize = async () =>
+        Number((await upkeep.db.prisma.$queryRaw<{ bytes: bigint }[]>`SELECT pg_total_relation_size('"KnowledgeChunk"') AS bytes`)[0].bytes);
+      const sizes: number[] = [];
+      for (let cycle = 0; cycle < 10; cycle++) {
+        // A manual replaced by its next edition: uploaded, indexed, then deleted.
+        const sections = Array.from({ length: 120 }, (_, i) => `## Part ${i}\n\nEdition ${cycle}: step ${i} of the procedure takes ${i + cycle} minutes.`);
+        const form = new FormData();
+        form.append('title', `Manual, edition ${cycle}`);
+        form.append('file_type', 'md');
+        form.append('file', new Blob([sections.join('\n\n')]), 'manual.md');
+        const response = await upkeep.app.fetch(
+          new Request('http://gateway.test/api/v1/knowledge/files/', {
+            method: 'POST',
+            headers: { 'X-API-Key': upkeep.org.clientId, 'X-API-Secret': upkeep.org.clientSecret },
+            body: form,
+          }),
+        );
+        const { data: source } = await response.json();
+        for (let i = 0; i < 300; i++) {
+          const { body } = await upkeep.json('GET', `/api/v1/knowledge/files/${source.id}`);
+          if (body.data.status === 'ready') break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        expect((await upkeep.json('DELETE', `/api/v1/knowledge/files/${source.id}`)).status).toBe(200);
+        sizes.push(await tableSize());
+      }
+      // Without upkeep every edition would add its passages to the table for good.
+      expect(sizes[9]).toBeLessThan(sizes[2] * 1.5);
+    } finally {
+      await upkeep.close();
+    }
+  });
+});

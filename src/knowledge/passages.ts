@@ -140,19 +140,30 @@ export async function searchPassages(
 }
 
 /**
- * Keeps the planner's statistics of the passage tables fresh, as autovacuum
- * would (PGlite runs none): ANALYZE when there are none yet, and once the
- * passages written or deleted here since the last one exceed a tenth of the
- * table (autovacuum's rule). Without statistics the planner scans every passage
- * instead of using the indexes, and lexical search cannot tell common terms from
- * rare ones. The count of changes is kept in memory: pg_class.reltuples cannot
- * serve, since building an index updates it without collecting statistics.
+ * Does for the passage table what autovacuum would, where none runs (PGlite
+ * never has one; a PostgreSQL may have it turned off), by autovacuum's own
+ * rules: ANALYZE when there are no statistics yet or the passages written and
+ * deleted since the last one exceed a tenth of the table; VACUUM when deleted
+ * passages exceed a fifth. Without statistics the planner scans every passage
+ * instead of using the indexes, and lexical search cannot tell common terms
+ * from rare ones; without VACUUM, deleted and re-synced passages stay on disk
+ * for good and linger in the indexes. The counts are kept in memory:
+ * pg_class.reltuples cannot serve, since building an index updates it without
+ * collecting statistics, and PGlite keeps no activity counters.
  */
-export function createStatisticsKeeper(prisma: PrismaClient) {
-  let changed = 0;
+export function createPassageUpkeep(prisma: PrismaClient) {
+  let changedSinceAnalyze = 0;
+  let deletedSinceVacuum = 0;
+  let autovacuum: Promise<boolean> | undefined;
+  const autovacuumRuns = () =>
+    (autovacuum ??= prisma
+      .$queryRaw<{ runs: boolean }[]>`SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'autovacuum launcher') AS runs`
+      .then(([row]) => row.runs));
+
   return {
-    async passagesChanged(count: number): Promise<void> {
-      changed += count;
+    async passagesChanged({ written, deleted }: { written: number; deleted: number }): Promise<void> {
+      changedSinceAnalyze += written + deleted;
+      deletedSinceVacuum += deleted;
       const [{ analyzed, total }] = await prisma.$queryRaw<{ analyzed: boolean; total: number }[]>`
         SELECT EXISTS (
                  SELECT 1 FROM pg_stats
@@ -160,9 +171,14 @@ export function createStatisticsKeeper(prisma: PrismaClient) {
                ) AS analyzed,
                greatest(reltuples, 0)::float8 AS total
         FROM pg_class WHERE oid = '"KnowledgeChunk"'::regclass`;
-      if (analyzed && changed <= 50 + 0.1 * total) return;
-      changed = 0;
-      await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
+      if (deletedSinceVacuum > 50 + 0.2 * total && !(await autovacuumRuns())) {
+        deletedSinceVacuum = 0;
+        changedSinceAnalyze = 0;
+        await prisma.$executeRawUnsafe('VACUUM (ANALYZE) "KnowledgeChunk", "KnowledgeSource"');
+      } else if (!analyzed || changedSinceAnalyze > 50 + 0.1 * total) {
+        changedSinceAnalyze = 0;
+        await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
+      }
     },
   };
 }

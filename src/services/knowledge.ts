@@ -10,7 +10,7 @@ import { countPages, ExtractionError, extractText, FILE_TYPES, parseFileType, to
 import { assertDeclaredType } from '../knowledge/extract/sniff.ts';
 import { fetchPage, FetchPageError } from '../knowledge/fetch-page.ts';
 import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
-import { createStatisticsKeeper, hasReadyKnowledge, replacePassages, searchPassages } from '../knowledge/passages.ts';
+import { createPassageUpkeep, hasReadyKnowledge, replacePassages, searchPassages } from '../knowledge/passages.ts';
 import { createVectorIndex } from '../knowledge/vectors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import type { Job, JobQueue } from './jobs.ts';
@@ -87,7 +87,7 @@ const fileSchema = z.object({
 
 export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimilarity, limits }: KnowledgeDeps) {
   const vectors = createVectorIndex(prisma);
-  const statistics = createStatisticsKeeper(prisma);
+  const upkeep = createPassageUpkeep(prisma);
   let embeddingsDownUntil = 0;
 
   /**
@@ -262,7 +262,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     async delete(viewer: Viewer, kind: KnowledgeKind | null, id: string) {
       const source = await get(viewer, kind, id);
       await prisma.knowledgeSource.delete({ where: { id: source.id } });
-      await statistics.passagesChanged(source.chunkCount);
+      await upkeep.passagesChanged({ written: 0, deleted: source.chunkCount });
       return source;
     },
 
@@ -271,14 +271,14 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
       const source = job.sourceId ? await prisma.knowledgeSource.findUnique({ where: { id: job.sourceId } }) : null;
       if (!source) return; // deleted meanwhile
       await prisma.knowledgeSource.update({ where: { id: source.id }, data: { status: 'processing', error: null } });
-      let written = 0;
+      let changed: { written: number; deleted: number } | null = null;
       try {
         const { passages, title } = await passagesOf(source);
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
         const embeddings = await embed(passages.map((p) => (p.heading ? `${p.heading}\n${p.content}` : p.content)));
         const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
         const count = await replacePassages(prisma, source, passages, embeddings, { vectorColumn });
-        written = source.chunkCount + count; // the old passages went
+        changed = { written: count, deleted: source.chunkCount };
         if (vectorColumn && embeddings?.[0]) await vectors.ensureIndex(embeddings[0].length);
         await prisma.knowledgeSource.updateMany({
           where: { id: source.id },
@@ -298,7 +298,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         });
         if (!known) throw error;
       }
-      if (written > 0) await statistics.passagesChanged(written);
+      if (changed) await upkeep.passagesChanged(changed);
     },
 
     /**
