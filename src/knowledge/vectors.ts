@@ -65,22 +65,30 @@ export function createVectorIndex(prisma: PrismaClient) {
       if (await hasPgvector()) {
         await ensureIndex(dims);
         const literal = `[${query.embedding.join(',')}]`;
+        // An HNSW scan hands back its ef_search (40) nearest passages and the filters
+        // below apply afterwards: when another organization's or assistant's passages
+        // are nearer, that left nothing. An iterative scan goes on until LIMIT rows pass
+        // the filters (bounded by hnsw.max_scan_tuples); strict order keeps them sorted.
         // The size is part of the indexed expression, so it is written into the SQL; it is a number we computed.
-        return prisma.$queryRawUnsafe<VectorHit[]>(
-          `SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content,
-                  (1 - (c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})))::float8 AS similarity
-           FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
-           WHERE vector_dims(c."embeddingVec") = ${dims}
-             AND c."organizationId" = $2::uuid
-             AND s."chunkCount" > 0
-             AND (cardinality(s."assistantIds") = 0 OR $3::uuid = ANY (s."assistantIds"))
-           ORDER BY c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})
-           LIMIT $4`,
-          literal,
-          query.organizationId,
-          query.assistantId,
-          query.limit,
-        );
+        const [, hits] = await prisma.$transaction([
+          prisma.$executeRawUnsafe(`SET LOCAL hnsw.iterative_scan = strict_order`),
+          prisma.$queryRawUnsafe<VectorHit[]>(
+            `SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content,
+                    (1 - (c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})))::float8 AS similarity
+             FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
+             WHERE vector_dims(c."embeddingVec") = ${dims}
+               AND c."organizationId" = $2::uuid
+               AND s."chunkCount" > 0
+               AND (cardinality(s."assistantIds") = 0 OR $3::uuid = ANY (s."assistantIds"))
+             ORDER BY c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})
+             LIMIT $4`,
+            literal,
+            query.organizationId,
+            query.assistantId,
+            query.limit,
+          ),
+        ]);
+        return hits;
       }
       const rows = await prisma.$queryRaw<Array<Omit<VectorHit, 'similarity'> & { embedding: number[] }>>`
         SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content, c.embedding
