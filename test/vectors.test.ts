@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { openDatabase, type Database } from '../src/db/database.ts';
 import { replacePassages } from '../src/knowledge/passages.ts';
-import { createVectorIndex } from '../src/knowledge/vectors.ts';
+import { createVectorIndex, pgvectorFeatures } from '../src/knowledge/vectors.ts';
 
 const DIMS = 16;
 let db: Database;
@@ -44,4 +44,12 @@ test('an assistant finds the passages it may use when passages scoped to another
   // The sales assistant still gets its playbook first.
   const salesHits = await vectors.search({ organizationId: org.id, assistantId: sales.id, embedding: near(0, 0, 0), limit: 5 });
   expect(salesHits.map((hit) => hit.content.split(' ')[0])).toEqual(Array(5).fill('playbook'));
+});
+
+test('pgvector versions without HNSW are scored in process; before 0.8 the scan widens instead of iterating', () => {
+  expect(pgvectorFeatures('0.4.4')).toEqual({ hnsw: false, iterativeScan: false });
+  expect(pgvectorFeatures('0.7.4')).toEqual({ hnsw: true, iterativeScan: false });
+  expect(pgvectorFeatures('0.8.0')).toEqual({ hnsw: true, iterativeScan: true });
+  expect(pgvectorFeatures('0.10.1')).toEqual({ hnsw: true, iterativeScan: true });
+  expect(pgvectorFeatures('1.0')).toEqual({ hnsw: true, iterativeScan: true });
 });

@@ -16,28 +16,47 @@ export type VectorHit = PassageRow & {
 const IN_PROCESS_LIMIT = 20_000;
 /** PostgreSQL's code for a feature it does not have (here: an extension that is not installed). */
 const FEATURE_NOT_SUPPORTED = '0A000';
+/** The most candidates an HNSW scan may gather (pgvector's ceiling for hnsw.ef_search). */
+const MAX_EF_SEARCH = 1000;
+
+/**
+ * What an installed pgvector can do: HNSW indexes came with 0.5.0, iterative
+ * index scans (which go on past passages that the filters drop) with 0.8.0.
+ */
+export function pgvectorFeatures(version: string): { hnsw: boolean; iterativeScan: boolean } {
+  const [major = 0, minor = 0] = version.split('.').map((part) => Number.parseInt(part, 10) || 0);
+  const atLeast = (wantMajor: number, wantMinor: number) => major > wantMajor || (major === wantMajor && minor >= wantMinor);
+  return { hnsw: atLeast(0, 5), iterativeScan: atLeast(0, 8) };
+}
 
 export function createVectorIndex(prisma: PrismaClient) {
-  let supported: Promise<boolean> | undefined;
+  let supported: Promise<ReturnType<typeof pgvectorFeatures> | null> | undefined;
   const indexedSizes = new Set<number>();
 
-  async function enable(): Promise<boolean> {
+  /** pgvector's features, or null where it is missing or too old for HNSW (then vectors are scored in process). */
+  async function enable(): Promise<ReturnType<typeof pgvectorFeatures> | null> {
     try {
       await prisma.$executeRawUnsafe('CREATE EXTENSION IF NOT EXISTS vector');
+      const [installed] = await prisma.$queryRawUnsafe<Array<{ version: string }>>(
+        `SELECT extversion AS version FROM pg_extension WHERE extname = 'vector'`,
+      );
+      const found = pgvectorFeatures(installed?.version ?? '0');
+      if (!found.hnsw) return null;
       await prisma.$executeRawUnsafe('ALTER TABLE "KnowledgeChunk" ADD COLUMN IF NOT EXISTS "embeddingVec" vector');
-      return true;
+      return found;
     } catch (error) {
       const code = (error as { meta?: { code?: string }; code?: string }).meta?.code ?? (error as { code?: string }).code;
       const text = String((error as Error).message);
       if (code === FEATURE_NOT_SUPPORTED || text.includes(FEATURE_NOT_SUPPORTED) || /extension "vector" is not available|could not open extension control file/.test(text)) {
-        return false;
+        return null;
       }
       throw error;
     }
   }
 
+  const features = () => (supported ??= enable());
   /** Whether the database searches vectors itself (checked once, enabling pgvector on the way). */
-  const hasPgvector = () => (supported ??= enable());
+  const hasPgvector = async () => (await features()) !== null;
 
   /** An HNSW index for one embedding size, made the first time passages of that size are stored. */
   async function ensureIndex(dimensions: number) {
@@ -62,16 +81,19 @@ export function createVectorIndex(prisma: PrismaClient) {
     async search(query: { organizationId: string; assistantId: string | null; embedding: number[]; limit: number }): Promise<VectorHit[]> {
       const dims = query.embedding.length;
       if (dims === 0) return [];
-      if (await hasPgvector()) {
+      const pgvector = await features();
+      if (pgvector) {
         await ensureIndex(dims);
         const literal = `[${query.embedding.join(',')}]`;
         // An HNSW scan hands back its ef_search (40) nearest passages and the filters
         // below apply afterwards: when another organization's or assistant's passages
         // are nearer, that left nothing. An iterative scan goes on until LIMIT rows pass
         // the filters (bounded by hnsw.max_scan_tuples); strict order keeps them sorted.
+        // Before pgvector 0.8 the best there is: gather as many candidates as it allows.
+        const scan = pgvector.iterativeScan ? `SET LOCAL hnsw.iterative_scan = strict_order` : `SET LOCAL hnsw.ef_search = ${MAX_EF_SEARCH}`;
         // The size is part of the indexed expression, so it is written into the SQL; it is a number we computed.
         const [, hits] = await prisma.$transaction([
-          prisma.$executeRawUnsafe(`SET LOCAL hnsw.iterative_scan = strict_order`),
+          prisma.$executeRawUnsafe(scan),
           prisma.$queryRawUnsafe<VectorHit[]>(
             `SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content,
                     (1 - (c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})))::float8 AS similarity
