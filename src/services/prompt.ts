@@ -90,11 +90,11 @@ export function systemPrompt({
       );
     }
     passages.forEach((passage, index) => {
-      const label = [passage.title, passage.heading].filter(Boolean).join(' > ');
+      // Titles and headings come from the documents too (a page's <title>, a
+      // heading): kept on one line and inside their quotes.
+      const label = defuse([passage.title, passage.heading].filter(Boolean).join(' > ')).replace(/\s+/g, ' ').replaceAll('"', "'");
       const type = passage.closeQuestion ? ' type="stored answer"' : '';
-      // A document cannot close the tag early and speak as the system.
-      const content = passage.content.replace(/<\/?reference/gi, '(reference');
-      lines.push(`<reference number="${index + 1}" title="${label.replaceAll('"', "'")}"${type}>`, content, '</reference>');
+      lines.push(`<reference number="${index + 1}" title="${label}"${type}>`, defuse(passage.content), '</reference>');
     });
   } else if (knowledgeSearched) {
     lines.push(
@@ -103,6 +103,11 @@ export function systemPrompt({
     );
   }
   return lines.filter(Boolean).join('\n');
+}
+
+/** A document's text, unable to close the reference tag early and speak as the system. */
+function defuse(text: string): string {
+  return text.replace(/<\/?reference/gi, '(reference');
 }
 
 /** The messages sent to the model, and how many history turns fitted. */
