@@ -13,6 +13,10 @@ let assistantId: string;
 let pages: Server;
 let pagesUrl: string;
 let pageBody = makeHtml();
+/** While set, pages under /held are answered only once it resolves (with the body they were asked for). */
+let held: Promise<void> | null = null;
+/** Paths of the requests waiting on `held`, as they arrive. */
+const heldPaths: string[] = [];
 
 beforeAll(async () => {
   pages = createServer((request, response) => {
@@ -20,7 +24,13 @@ beforeAll(async () => {
       response.writeHead(302, { Location: 'http://169.254.169.254/latest/meta-data/' }).end();
       return;
     }
-    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(pageBody);
+    const body = pageBody;
+    if (request.url?.startsWith('/held') && held) {
+      heldPaths.push(request.url);
+      void held.then(() => response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(body));
+      return;
+    }
+    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(body);
   });
   await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
   pagesUrl = `http://127.0.0.1:${(pages.address() as AddressInfo).port}`;
@@ -59,6 +69,34 @@ async function settled(kind: 'files' | 'qa' | 'urls', id: string) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`source ${id} never settled`);
+}
+
+/** Holds the pages under /held until the returned function is called. */
+function holdPages(): () => void {
+  let release!: () => void;
+  held = new Promise<void>((resolve) => (release = resolve));
+  return () => {
+    release();
+    held = null;
+  };
+}
+
+/** Waits until the condition holds. */
+async function until(condition: () => boolean | Promise<boolean>) {
+  for (let i = 0; i < 300; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`never came true: ${condition}`);
+}
+
+/** Waits until no job of the source is queued or running. */
+async function jobsDone(sourceId: string) {
+  for (let i = 0; i < 300; i++) {
+    if ((await t.db.prisma.job.count({ where: { sourceId, status: { in: ['queued', 'running'] } } })) === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`the jobs of ${sourceId} never finished`);
 }
 
 async function ask(question: string) {
@@ -145,11 +183,28 @@ describe('files', () => {
   test('the same file uploaded twice is recognised by its hash', async () => {
     const bytes = utf8('# Cafe\n\nThe espresso machine is descaled every Tuesday.');
     const first = await (await upload({ title: 'Cafe', file_type: 'md' }, bytes, 'cafe.md')).json();
+    // Still being indexed: 202, as for the first upload.
+    const early = await upload({ title: 'Cafe again', file_type: 'md' }, bytes, 'copy.md');
+    expect(early.status).toBe(202);
+    expect((await early.json()).data.id).toBe(first.data.id);
+    expect((await settled('files', first.data.id)).status).toBe('ready');
     const again = await upload({ title: 'Cafe again', file_type: 'md' }, bytes, 'copy.md');
     expect(again.status).toBe(200);
     const body = await again.json();
-    expect(body.data.id).toBe(first.data.id);
+    expect(body.data).toMatchObject({ id: first.data.id, status: 'ready' });
     expect(body.detail).toMatch(/uploaded before/);
+  });
+
+  test('a file whose processing failed is processed again when it is uploaded again', async () => {
+    const blank = ' \n\n \t\n';
+    const first = await (await upload({ title: 'Blank', file_type: 'txt' }, blank, 'blank.txt')).json();
+    const failed = await settled('files', first.data.id);
+    expect(failed).toMatchObject({ status: 'failed', error: 'The file contains no extractable text.' });
+    const again = await upload({ title: 'Blank', file_type: 'txt' }, blank, 'blank.txt');
+    expect(again.status).toBe(202);
+    expect((await again.json()).data).toMatchObject({ id: first.data.id, status: 'pending', error: null });
+    expect((await settled('files', first.data.id)).status).toBe('failed');
+    expect(await t.db.prisma.job.count({ where: { sourceId: first.data.id } })).toBe(2);
   });
 
   test('DOCX, HTML, CSV and Markdown files become ready with their text', async () => {
@@ -285,9 +340,15 @@ describe('web pages', () => {
     const { body } = await t.json('POST', '/api/v1/knowledge/urls/', { body: { url: `${pagesUrl}/flaky`, title: 'Flaky page' } });
     expect((await settled('urls', body.data.id)).status).toBe('ready');
     pageBody = '';
+    // The worker is busy with another page, so both syncs find the first still waiting.
+    const release = holdPages();
+    const busy = await t.json('POST', '/api/v1/knowledge/urls/', { body: { url: `${pagesUrl}/held/busy`, title: 'Busy' } });
+    await until(() => heldPaths.includes('/held/busy'));
     const first = await t.json('POST', `/api/v1/knowledge/urls/${body.data.id}/sync`);
     const second = await t.json('POST', `/api/v1/knowledge/urls/${body.data.id}/sync`);
+    release();
     expect([first.status, second.status]).toEqual([202, 202]);
+    await jobsDone(body.data.id);
     const failed = await settled('urls', body.data.id);
     expect(failed.status).toBe('failed');
     expect(failed.chunk_count).toBeGreaterThan(0);
@@ -295,6 +356,21 @@ describe('web pages', () => {
     expect(jobs).toHaveLength(2); // the first ingestion and one sync
     const { reply } = await ask('When does the first weekday ferry leave?');
     expect(reply.sources.map((s: { source_id: string }) => s.source_id)).toContain(body.data.id);
+    pageBody = makeHtml();
+  });
+
+  test('a sync asked while the page is being fetched fetches it again, so the newest version wins', async () => {
+    pageBody = makeHtml().replace('05:40', '05:55');
+    const release = holdPages();
+    const { body } = await t.json('POST', '/api/v1/knowledge/urls/', { body: { url: `${pagesUrl}/held/timetable`, title: 'Timetable' } });
+    await until(() => heldPaths.includes('/held/timetable')); // its fetch got the 05:55 version and waits
+    pageBody = makeHtml().replace('05:40', '06:05');
+    expect((await t.json('POST', `/api/v1/knowledge/urls/${body.data.id}/sync`)).status).toBe(202);
+    release();
+    await jobsDone(body.data.id);
+    const passages = await t.db.prisma.knowledgeChunk.findMany({ where: { sourceId: body.data.id } });
+    expect(passages.map((p) => p.content).join('\n')).toContain('06:05');
+    expect(passages.map((p) => p.content).join('\n')).not.toContain('05:55');
     pageBody = makeHtml();
   });
 

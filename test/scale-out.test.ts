@@ -136,3 +136,19 @@ test('ingestion jobs are shared between instances and none runs twice', async ()
   expect(found.searched).toBe(true);
   expect(found.references[0].content).toContain('Locker 7');
 });
+
+test('the same file uploaded to both instances at once is stored once', async () => {
+  const org = await instances[0].app.services.organizations.create({ name: `Uploads ${Date.now()}` });
+  const headers = { 'X-API-Key': org.clientId, 'X-API-Secret': org.clientSecret };
+  const upload = (instance: Instance) => {
+    const form = new FormData();
+    form.append('title', 'Opening hours');
+    form.append('file_type', 'txt');
+    form.append('file', new Blob(['The marina office opens at eight.']), 'hours.txt');
+    return fetch(`${instance.url}/api/v1/knowledge/files/`, { method: 'POST', headers, body: form });
+  };
+  const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => upload(instances[i % 2])));
+  const bodies = await Promise.all(responses.map((response) => response.json()));
+  expect(responses.map((response) => response.status).filter((status) => status !== 200 && status !== 202), JSON.stringify(bodies)).toEqual([]);
+  expect(new Set(bodies.map((body) => body.data.id)).size).toBe(1);
+});

@@ -246,9 +246,12 @@ export const routes: Route[] = [
     body: 'multipart',
     variables: ({ body }) => ({ input: { ...body, assistantIds: idList(body.assistantIds) } }),
     reply: ({ result }: op.RestUploadKnowledgeFileMutation) =>
-      result.duplicate
-        ? { status: 200, detail: 'This file was uploaded before; the existing source is returned', data: knowledgeShape(result.source) }
-        : { status: 202, detail: 'File accepted; it is being indexed', data: knowledgeShape(result.source) },
+      !result.duplicate
+        ? { status: 202, detail: 'File accepted; it is being indexed', data: knowledgeShape(result.source) }
+        : // Still in the background (or queued again after it failed): 202, as for a new upload.
+          ['pending', 'processing'].includes(result.source.status)
+          ? { status: 202, detail: 'This file was uploaded before; the existing source is being indexed', data: knowledgeShape(result.source) }
+          : { status: 200, detail: 'This file was uploaded before; the existing source is returned', data: knowledgeShape(result.source) },
   },
   ...knowledgeRoutes('qa'),
   {

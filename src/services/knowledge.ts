@@ -122,10 +122,14 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
 
   async function get(viewer: Viewer, kind: KnowledgeKind | null, id: string): Promise<KnowledgeSource> {
     const source = isUuid(id)
-      ? await prisma.knowledgeSource.findFirst({ where: { id, organizationId: viewer.organizationId, ...(kind ? { kind } : {}) } })
+      ? await prisma.knowledgeSource.findFirst({
+          where: { id, organizationId: viewer.organizationId, ...(kind ? { kind } : {}) },
+          // The file itself (up to UPLOAD_MAX_BYTES) is for ingestion only, not for every status poll.
+          omit: { content: true },
+        })
       : null;
     if (!source) throw notFound('Knowledge source', id);
-    return source;
+    return source as KnowledgeSource;
   }
 
   async function checkAssistants(viewer: Viewer, ids: string[] | null | undefined) {
@@ -141,6 +145,18 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
       const source = await tx.knowledgeSource.create({ data });
       await jobs.enqueue({ organizationId: source.organizationId, kind: 'ingest', sourceId: source.id }, tx);
       return source;
+    });
+  }
+
+  /** Queues a source's ingestion again (a page re-synced, a failed file uploaded again). */
+  async function requeue(source: KnowledgeSource): Promise<KnowledgeSource> {
+    return prisma.$transaction(async (tx) => {
+      const updated = await tx.knowledgeSource.update({ where: { id: source.id }, data: { status: 'pending', error: null }, omit: { content: true } });
+      // Asked twice (a double click), it runs once; a job already running may have
+      // fetched the old version, so only one still waiting counts.
+      const waiting = await tx.job.count({ where: { sourceId: source.id, status: 'queued' } });
+      if (waiting === 0) await jobs.enqueue({ organizationId: source.organizationId, kind: 'ingest', sourceId: source.id }, tx);
+      return updated as KnowledgeSource;
     });
   }
 
@@ -198,25 +214,40 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         throw error;
       }
       const contentHash = createHash('sha256').update(bytes).digest('hex');
-      const existing = await prisma.knowledgeSource.findFirst({
-        where: { organizationId: viewer.organizationId, kind: 'file', contentHash },
-        omit: { content: true },
-      });
-      if (existing) return { source: existing as KnowledgeSource, duplicate: true };
+      const sameFile = async () => {
+        const existing = await prisma.knowledgeSource.findFirst({
+          where: { organizationId: viewer.organizationId, kind: 'file', contentHash },
+          omit: { content: true },
+        });
+        if (!existing) return null;
+        // Uploading a file whose processing failed again is how a person retries it.
+        return { source: existing.status === 'failed' ? await requeue(existing as KnowledgeSource) : (existing as KnowledgeSource), duplicate: true };
+      };
+      const duplicate = await sameFile();
+      if (duplicate) return duplicate;
       await checkPageLimit(bytes, fileType);
-      const source = await addSource({
-        organizationId: viewer.organizationId,
-        kind: 'file',
-        title: data.title,
-        fileType,
-        fileName: input.file.name || null,
-        byteSize: bytes.byteLength,
-        contentHash,
-        content: bytes,
-        assistantIds: await checkAssistants(viewer, data.assistantIds),
-        metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
-      });
-      return { source, duplicate: false };
+      try {
+        const source = await addSource({
+          organizationId: viewer.organizationId,
+          kind: 'file',
+          title: data.title,
+          fileType,
+          fileName: input.file.name || null,
+          byteSize: bytes.byteLength,
+          contentHash,
+          content: bytes,
+          assistantIds: await checkAssistants(viewer, data.assistantIds),
+          metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
+        });
+        return { source, duplicate: false };
+      } catch (error) {
+        // The same file uploaded twice at once: the unique hash lets one through.
+        if ((error as { code?: string }).code === 'P2002') {
+          const winner = await sameFile();
+          if (winner) return winner;
+        }
+        throw error;
+      }
     },
 
     async addQa(viewer: Viewer, input: object) {
@@ -248,14 +279,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
 
     /** Fetches a web page again; its passages are replaced once the new version is indexed. */
     async sync(viewer: Viewer, id: string) {
-      const source = await get(viewer, 'url', id);
-      return prisma.$transaction(async (tx) => {
-        const updated = await tx.knowledgeSource.update({ where: { id: source.id }, data: { status: 'pending', error: null } });
-        // A sync asked twice (a double click) fetches once.
-        const waiting = await tx.job.count({ where: { sourceId: source.id, status: { in: ['queued', 'running'] } } });
-        if (waiting === 0) await jobs.enqueue({ organizationId: source.organizationId, kind: 'ingest', sourceId: source.id }, tx);
-        return updated;
-      });
+      return requeue(await get(viewer, 'url', id));
     },
 
     /** Deletes the source; its passages leave retrieval at once (they go with it). */
