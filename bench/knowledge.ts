@@ -99,7 +99,9 @@ async function fillTo(store: Store, organizationId: string, total: number, dimen
   }
   if (vectorColumn) await vectors.ensureIndex(dimensions);
   // As the gateway does after ingestion: the planner needs statistics to use the indexes.
-  await createPassageUpkeep(prisma).passagesChanged({ written: missing, deleted: 0 });
+  const upkeep = createPassageUpkeep(prisma);
+  upkeep.passagesChanged({ written: missing, deleted: 0 });
+  await upkeep.settled();
 }
 
 async function openStores(): Promise<Store[]> {

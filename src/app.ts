@@ -218,6 +218,8 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     /** Stops background jobs and releases what the app holds beyond the database (the Redis subscriber of chat events). */
     close: async () => {
       await worker?.stop();
+      // A VACUUM cut short by closing the database would only be started again later.
+      await services.knowledge.upkeepSettled();
       await events.close();
     },
   };

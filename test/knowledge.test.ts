@@ -61,10 +61,10 @@ async function upload(fields: Record<string, string>, file: Uint8Array | string,
   );
 }
 
-/** Waits until the background job has finished with the source. */
-async function settled(kind: 'files' | 'qa' | 'urls', id: string) {
-  for (let i = 0; i < 300; i++) {
-    const { body } = await t.json('GET', `/api/v1/knowledge/${kind}/${id}`);
+/** Waits until the background job has finished with the source (of the shared app, or of `app`). */
+async function settled(kind: 'files' | 'qa' | 'urls', id: string, app: TestApp = t) {
+  for (let i = 0; i < 600; i++) {
+    const { body } = await app.json('GET', `/api/v1/knowledge/${kind}/${id}`);
     if (body.data.status === 'ready' || body.data.status === 'failed') return body.data;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -460,11 +460,7 @@ describe('hybrid retrieval', () => {
     try {
       const assistant = await lexicalOnly.json('POST', '/api/v1/assistants', { body: { name: 'Plain' } });
       const added = await lexicalOnly.json('POST', '/api/v1/knowledge/qa/', { body: { question: 'Is there a sauna?', answer: 'Yes, on the roof terrace.' } });
-      for (let i = 0; i < 100; i++) {
-        const { body } = await lexicalOnly.json('GET', `/api/v1/knowledge/qa/${added.body.data.id}`);
-        if (body.data.status === 'ready') break;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      expect((await settled('qa', added.body.data.id, lexicalOnly)).status).toBe('ready');
       const session = await lexicalOnly.json('POST', '/api/v1/sessions', { body: { assistant_id: assistant.body.data.id } });
       const sent = await lexicalOnly.json('POST', `/api/v1/sessions/${session.body.data.id}/messages`, { body: { content: 'Is there a sauna?' } });
       expect(sent.status).toBe(201);
@@ -496,14 +492,7 @@ describe('a large knowledge base', () => {
         }),
       );
       const { data: source } = await uploaded.json();
-      for (let i = 0; i < 600; i++) {
-        const { body } = await big.json('GET', `/api/v1/knowledge/files/${source.id}`);
-        if (body.data.status !== 'pending' && body.data.status !== 'processing') {
-          expect(body.data).toMatchObject({ status: 'ready', chunk_count: 1501 });
-          break;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      expect(await settled('files', source.id, big)).toMatchObject({ status: 'ready', chunk_count: 1501 });
       const session = await big.json('POST', '/api/v1/sessions', { body: { assistant_id: assistant.body.data.id } });
       const sent = await big.json('POST', `/api/v1/sessions/${session.body.data.id}/messages`, { body: { content: 'Does the Trail Club cost anything?' } });
       expect(sent.status).toBe(201);
@@ -536,12 +525,9 @@ describe('upkeep of the passage table', () => {
           }),
         );
         const { data: source } = await response.json();
-        for (let i = 0; i < 300; i++) {
-          const { body } = await upkeep.json('GET', `/api/v1/knowledge/files/${source.id}`);
-          if (body.data.status === 'ready') break;
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
+        expect((await settled('files', source.id, upkeep)).status).toBe('ready');
         expect((await upkeep.json('DELETE', `/api/v1/knowledge/files/${source.id}`)).status).toBe(200);
+        await upkeep.app.services.knowledge.upkeepSettled();
         sizes.push(await tableSize());
       }
       // Without upkeep every edition would add its passages to the table for good.

@@ -158,7 +158,8 @@ export async function searchPassages(
  *   keeps that cost in proportion to the deleting that caused it.
  * The counts are kept in memory: pg_class.reltuples cannot serve, since
  * building an index updates it without collecting statistics, and PGlite keeps
- * no activity counters.
+ * no activity counters. Upkeep runs in the background, one run at a time, so
+ * that a deletion answers at once and cannot fail because of it.
  */
 export function createPassageUpkeep(prisma: PrismaClient) {
   let changedSinceAnalyze = 0;
@@ -174,33 +175,57 @@ export function createPassageUpkeep(prisma: PrismaClient) {
     const indexes = await prisma.$queryRaw<{ name: string }[]>`
       SELECT indexname AS name FROM pg_indexes
       WHERE schemaname = current_schema() AND tablename = 'KnowledgeChunk' AND indexdef LIKE '% USING hnsw %'`;
-    for (const { name } of indexes) await prisma.$executeRawUnsafe(`REINDEX INDEX "${name.replaceAll('"', '""')}"`);
+    // CONCURRENTLY: on PostgreSQL, searches and writes go on meanwhile (PGlite has no one else to wait for).
+    for (const { name } of indexes) await prisma.$executeRawUnsafe(`REINDEX INDEX CONCURRENTLY "${name.replaceAll('"', '""')}"`);
   }
 
+  async function upkeep() {
+    const [{ analyzed, total }] = await prisma.$queryRaw<{ analyzed: boolean; total: number }[]>`
+      SELECT EXISTS (
+               SELECT 1 FROM pg_stats
+               WHERE schemaname = current_schema() AND tablename = 'KnowledgeChunk' AND attname = 'search'
+             ) AS analyzed,
+             greatest(reltuples, 0)::float8 AS total
+      FROM pg_class WHERE oid = '"KnowledgeChunk"'::regclass`;
+    const vacuum = deletedSinceVacuum > 50 + 0.2 * total && !(await autovacuumRuns());
+    if (vacuum && deletedSinceIndexCleanup > 50 + total) {
+      deletedSinceIndexCleanup = deletedSinceVacuum = changedSinceAnalyze = 0;
+      await rebuildVectorIndexes();
+      await prisma.$executeRawUnsafe('VACUUM (ANALYZE) "KnowledgeChunk", "KnowledgeSource"');
+    } else if (vacuum) {
+      deletedSinceVacuum = changedSinceAnalyze = 0;
+      await prisma.$executeRawUnsafe('VACUUM (INDEX_CLEANUP OFF, ANALYZE) "KnowledgeChunk", "KnowledgeSource"');
+    } else if (!analyzed || changedSinceAnalyze > 50 + 0.1 * total) {
+      changedSinceAnalyze = 0;
+      await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
+    }
+  }
+
+  let running: Promise<void> | null = null;
+  let again = false;
+
   return {
-    async passagesChanged({ written, deleted }: { written: number; deleted: number }): Promise<void> {
+    /** Counts passages written and deleted, and starts upkeep in the background when it is due. */
+    passagesChanged({ written, deleted }: { written: number; deleted: number }): void {
       changedSinceAnalyze += written + deleted;
       deletedSinceVacuum += deleted;
       deletedSinceIndexCleanup += deleted;
-      const [{ analyzed, total }] = await prisma.$queryRaw<{ analyzed: boolean; total: number }[]>`
-        SELECT EXISTS (
-                 SELECT 1 FROM pg_stats
-                 WHERE schemaname = current_schema() AND tablename = 'KnowledgeChunk' AND attname = 'search'
-               ) AS analyzed,
-               greatest(reltuples, 0)::float8 AS total
-        FROM pg_class WHERE oid = '"KnowledgeChunk"'::regclass`;
-      const vacuum = deletedSinceVacuum > 50 + 0.2 * total && !(await autovacuumRuns());
-      if (vacuum && deletedSinceIndexCleanup > 50 + total) {
-        deletedSinceIndexCleanup = deletedSinceVacuum = changedSinceAnalyze = 0;
-        await rebuildVectorIndexes();
-        await prisma.$executeRawUnsafe('VACUUM (ANALYZE) "KnowledgeChunk", "KnowledgeSource"');
-      } else if (vacuum) {
-        deletedSinceVacuum = changedSinceAnalyze = 0;
-        await prisma.$executeRawUnsafe('VACUUM (INDEX_CLEANUP OFF, ANALYZE) "KnowledgeChunk", "KnowledgeSource"');
-      } else if (!analyzed || changedSinceAnalyze > 50 + 0.1 * total) {
-        changedSinceAnalyze = 0;
-        await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
+      if (running) {
+        again = true;
+        return;
       }
+      running = (async () => {
+        do {
+          again = false;
+          // A failure (say, a database user who may not VACUUM) costs disk space, not the request.
+          await upkeep().catch((error: unknown) => console.error('Knowledge base: passage upkeep failed:', error));
+        } while (again);
+      })().finally(() => (running = null));
+    },
+
+    /** Resolves once no upkeep is running (for shutdown, and for tests that measure its effect). */
+    async settled(): Promise<void> {
+      while (running) await running;
     },
   };
 }

@@ -14,8 +14,6 @@ export type VectorHit = PassageRow & {
 
 /** Passages scored in process at most, where the database cannot search vectors itself. */
 const IN_PROCESS_LIMIT = 20_000;
-/** PostgreSQL's code for a feature it does not have (here: an extension that is not installed). */
-const FEATURE_NOT_SUPPORTED = '0A000';
 /** The most candidates an HNSW scan may gather (pgvector's ceiling for hnsw.ef_search). */
 const MAX_EF_SEARCH = 1000;
 
@@ -33,25 +31,34 @@ export function createVectorIndex(prisma: PrismaClient) {
   let supported: Promise<ReturnType<typeof pgvectorFeatures> | null> | undefined;
   const indexedSizes = new Set<number>();
 
-  /** pgvector's features, or null where it is missing or too old for HNSW (then vectors are scored in process). */
+  /**
+   * pgvector's features, or null where it is missing, cannot be enabled by this
+   * database user, or is too old for HNSW: vectors are then scored in process.
+   */
   async function enable(): Promise<ReturnType<typeof pgvectorFeatures> | null> {
-    try {
-      await prisma.$executeRawUnsafe('CREATE EXTENSION IF NOT EXISTS vector');
-      const [installed] = await prisma.$queryRawUnsafe<Array<{ version: string }>>(
-        `SELECT extversion AS version FROM pg_extension WHERE extname = 'vector'`,
-      );
-      const found = pgvectorFeatures(installed?.version ?? '0');
-      if (!found.hnsw) return null;
-      await prisma.$executeRawUnsafe('ALTER TABLE "KnowledgeChunk" ADD COLUMN IF NOT EXISTS "embeddingVec" vector');
-      return found;
-    } catch (error) {
-      const code = (error as { meta?: { code?: string }; code?: string }).meta?.code ?? (error as { code?: string }).code;
-      const text = String((error as Error).message);
-      if (code === FEATURE_NOT_SUPPORTED || text.includes(FEATURE_NOT_SUPPORTED) || /extension "vector" is not available|could not open extension control file/.test(text)) {
+    const installedVersion = async () =>
+      (await prisma.$queryRawUnsafe<Array<{ version: string }>>(`SELECT extversion AS version FROM pg_extension WHERE extname = 'vector'`))[0]?.version;
+    let version = await installedVersion();
+    if (!version) {
+      try {
+        await prisma.$executeRawUnsafe('CREATE EXTENSION IF NOT EXISTS vector');
+      } catch (error) {
+        // Not installed on the server, or not ours to create (pgvector is not a trusted extension).
+        console.warn(
+          `Knowledge base: pgvector is unavailable (${(error as Error).message.split('\n')[0]}); embeddings are compared in process, ` +
+            'which suits small knowledge bases only. A superuser can run CREATE EXTENSION vector in this database.',
+        );
         return null;
       }
-      throw error;
+      version = await installedVersion();
     }
+    const found = pgvectorFeatures(version ?? '0');
+    if (!found.hnsw) {
+      console.warn(`Knowledge base: pgvector ${version} has no HNSW index (0.5.0 or later does); embeddings are compared in process.`);
+      return null;
+    }
+    await prisma.$executeRawUnsafe('ALTER TABLE "KnowledgeChunk" ADD COLUMN IF NOT EXISTS "embeddingVec" vector');
+    return found;
   }
 
   const features = () => (supported ??= enable());

@@ -286,7 +286,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     async delete(viewer: Viewer, kind: KnowledgeKind | null, id: string) {
       const source = await get(viewer, kind, id);
       await prisma.knowledgeSource.delete({ where: { id: source.id } });
-      await upkeep.passagesChanged({ written: 0, deleted: source.chunkCount });
+      upkeep.passagesChanged({ written: 0, deleted: source.chunkCount });
       return source;
     },
 
@@ -322,8 +322,11 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         });
         if (!known) throw error;
       }
-      if (changed) await upkeep.passagesChanged(changed);
+      if (changed) upkeep.passagesChanged(changed);
     },
+
+    /** Resolves once background upkeep of the passage table is done (see createPassageUpkeep). */
+    upkeepSettled: () => upkeep.settled(),
 
     /**
      * The passages that answer a question, best first: lexical and vector
@@ -334,9 +337,13 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
       if (!searched) return { references: [], searched };
       const [lexical, vector] = await Promise.all([
         searchPassages(prisma, { ...query, limit: CANDIDATES }),
-        embed([query.question]).then((embedded) =>
-          embedded ? vectors.search({ ...query, embedding: embedded[0], limit: CANDIDATES }) : [],
-        ),
+        embed([query.question])
+          .then((embedded) => (embedded ? vectors.search({ ...query, embedding: embedded[0], limit: CANDIDATES }) : []))
+          // A reply grounded in lexical matches alone beats no reply.
+          .catch((error: unknown) => {
+            console.error('Knowledge base: vector search failed; answering from lexical search alone.', error);
+            return [];
+          }),
       ]);
       return { references: fuse(lexical, vector, { ...DEFAULT_FUSION, minSimilarity, limit: query.limit }), searched };
     },
