@@ -46,7 +46,15 @@ const GRAPHQL_PATH = '/graphql';
 export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost }), redis, runJobs = true }: AppDeps) {
   const events = createChatEventBus({ redis });
   const services = createServices({ prisma: db.prisma, llm, config, events });
-  const worker = runJobs ? startJobWorker({ queue: services.jobs, handlers: { ingest: services.knowledge.ingest } }) : null;
+  const worker = runJobs
+    ? startJobWorker({
+        queue: services.jobs,
+        handlers: { ingest: services.knowledge.ingest },
+        onGiveUp: services.knowledge.gaveUp,
+        // PGlite's folder is this process's alone (src/db/data-lock.ts).
+        exclusiveDatabase: db.kind === 'pglite',
+      })
+    : null;
   const rateLimits = createRateLimits({ redis });
   const gate = createGate({ services, rateLimits });
   const cors = createCors(config.corsOrigins);

@@ -441,6 +441,33 @@ describe('background jobs', () => {
     const jobs = await t.db.prisma.job.findMany({ where: { sourceId: queued.id } });
     expect(jobs).toEqual([expect.objectContaining({ status: 'done', attempts: 1 })]);
   });
+
+  test('ingestions cut short by a stopped process run again at the next start, until they have used their attempts', async () => {
+    const paused = buildApp({ config: t.config, db: t.db, llm: createLlm({ host: t.ollama.url }), runJobs: false });
+    const viewer = { kind: 'apiKey' as const, organizationId: t.org.organizationId, rateLimitPerHour: 1000 };
+    const interrupted = async (question: string, attempts: number) => {
+      const source = await paused.services.knowledge.addQa(viewer, { question, answer: 'Yes, at the front desk.' });
+      // As a process that died mid-way leaves them: running, locked by it.
+      await t.db.prisma.job.updateMany({ where: { sourceId: source.id }, data: { status: 'running', attempts, lockedBy: 'a-stopped-process:worker', lockedAt: new Date() } });
+      await t.db.prisma.knowledgeSource.update({ where: { id: source.id }, data: { status: 'processing' } });
+      return source.id;
+    };
+    const once = await interrupted('Can I borrow an umbrella?', 1);
+    const thrice = await interrupted('Can I borrow a towel?', 3);
+    await paused.close();
+    // The shared app's worker started before these jobs were left behind; the next start takes them back.
+    const restarted = buildApp({ config: t.config, db: t.db, llm: createLlm({ host: t.ollama.url }) });
+    try {
+      expect(await settled('qa', once)).toMatchObject({ status: 'ready', chunk_count: 1 });
+      expect(await settled('qa', thrice)).toMatchObject({ status: 'failed', error: expect.stringMatching(/interrupted 3 times/) });
+      expect(await t.db.prisma.job.findMany({ where: { sourceId: { in: [once, thrice] } }, orderBy: { attempts: 'asc' } })).toEqual([
+        expect.objectContaining({ status: 'done', attempts: 2 }),
+        expect.objectContaining({ status: 'failed', attempts: 3 }),
+      ]);
+    } finally {
+      await restarted.close();
+    }
+  });
 });
 
 describe('hybrid retrieval', () => {

@@ -152,3 +152,32 @@ test('the same file uploaded to both instances at once is stored once', async ()
   expect(responses.map((response) => response.status).filter((status) => status !== 200 && status !== 202), JSON.stringify(bodies)).toEqual([]);
   expect(new Set(bodies.map((body) => body.data.id)).size).toBe(1);
 });
+
+test('a job whose instance stopped answering is taken over once its lock goes stale', async () => {
+  const [a] = instances;
+  const org = await a.app.services.organizations.create({ name: `Stale ${Date.now()}` });
+  const viewer = { kind: 'apiKey' as const, organizationId: org.organizationId, rateLimitPerHour: 1000 };
+  const paused = buildApp({ config: loadConfig({ OLLAMA_HOST: ollama.url, DATABASE_URL: schema.url, REDIS_URL }), db: a.db, runJobs: false, llm: createLlm({ host: ollama.url }) });
+  const source = await paused.services.knowledge.addQa(viewer, { question: 'Is there a cloakroom?', answer: 'Yes, by the stairs.' });
+  await paused.close();
+  // Its instance claimed it and went silent: no heartbeat for five minutes.
+  await a.db.prisma.job.updateMany({
+    where: { sourceId: source.id },
+    data: { status: 'running', attempts: 1, lockedBy: 'a-silent-instance:worker', lockedAt: new Date(Date.now() - 5 * 60_000) },
+  });
+  // A live lock is left alone.
+  const busy = await a.app.services.knowledge.addQa(viewer, { question: 'Is there a lift?', answer: 'Yes, two.' });
+  for (let i = 0; i < 100 && (await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: busy.id } })).status !== 'ready'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await a.db.prisma.job.updateMany({ where: { sourceId: busy.id }, data: { status: 'running', lockedBy: 'a-live-instance:worker', lockedAt: new Date() } });
+
+  const third = await startInstance(); // looks for stale jobs as it starts
+  instances.push(third);
+  for (let i = 0; i < 100 && (await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: source.id } })).status !== 'ready'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  expect(await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: source.id } })).toMatchObject({ status: 'ready', chunkCount: 1 });
+  expect(await a.db.prisma.job.findFirstOrThrow({ where: { sourceId: source.id } })).toMatchObject({ status: 'done', attempts: 2 });
+  expect(await a.db.prisma.job.findFirstOrThrow({ where: { sourceId: busy.id } })).toMatchObject({ status: 'running', lockedBy: 'a-live-instance:worker' });
+});

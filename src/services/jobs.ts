@@ -1,16 +1,24 @@
 // Background jobs stored in the database: they survive restarts, and a job is
 // claimed with FOR UPDATE SKIP LOCKED so that several instances never run it
-// twice. A job whose instance died (running, but locked long ago) is claimed
-// again.
+// twice. A running job's lock is refreshed while it runs; one whose lock went
+// stale (its instance died) is queued again, or failed for good once it has
+// used its attempts, so that nothing stays "processing" forever.
 import { randomUUID } from 'node:crypto';
-import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
+import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 
 export type Job = Prisma.JobGetPayload<object>;
 export type JobHandler = (job: Job) => Promise<void>;
 
-/** A running job not finished within this long is taken to be abandoned. */
-const ABANDONED_AFTER_MS = 10 * 60_000;
-const MAX_ATTEMPTS = 3;
+export const MAX_ATTEMPTS = 3;
+/** A running job refreshes its lock this often... */
+const HEARTBEAT_MS = 30_000;
+/** ...and one whose lock is older than this is taken to be abandoned. */
+const ABANDONED_AFTER_MS = 4 * HEARTBEAT_MS;
+/** Why a job given up after its instances kept dying says so in its source's status. */
+export const INTERRUPTED = `Processing was interrupted ${MAX_ATTEMPTS} times (the server stopped while working on it); it will not be retried on its own.`;
+
+/** Identifies this process in job locks: a restarted process, even with the same pid, is another one. */
+const PROCESS_ID = `${process.pid}-${randomUUID()}`;
 
 export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
   const wakers = new Set<() => void>();
@@ -24,20 +32,45 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
 
     /** Takes the next due job for this worker, or null. */
     async claim(workerId: string): Promise<Job | null> {
-      const abandonedBefore = new Date(Date.now() - ABANDONED_AFTER_MS);
       const rows = await prisma.$queryRaw<Job[]>`
         UPDATE "Job" SET status = 'running', "lockedAt" = now(), "lockedBy" = ${workerId},
                attempts = attempts + 1, "updatedAt" = now()
         WHERE id = (
           SELECT id FROM "Job"
-          WHERE (status = 'queued' AND "runAt" <= now())
-             OR (status = 'running' AND "lockedAt" < ${abandonedBefore} AND attempts < ${MAX_ATTEMPTS})
+          WHERE status = 'queued' AND "runAt" <= now()
           ORDER BY "runAt"
           FOR UPDATE SKIP LOCKED
           LIMIT 1
         )
         RETURNING *`;
       return rows[0] ?? null;
+    },
+
+    /** Tells other instances that the job is still being worked on. */
+    async heartbeat(job: Job) {
+      await prisma.job.updateMany({ where: { id: job.id, lockedBy: job.lockedBy, status: 'running' }, data: { lockedAt: new Date() } });
+    },
+
+    /**
+     * Takes back running jobs whose instance is gone: those locked by another
+     * process (with an embedded database, which one process owns, every such
+     * job was interrupted) or those whose lock went stale. Each is queued again,
+     * or failed once it has used its attempts; the failed ones are returned.
+     */
+    async recover(abandoned: { byOtherProcesses: true } | { lockedBefore: Date }): Promise<Job[]> {
+      const which =
+        'byOtherProcesses' in abandoned
+          ? Prisma.sql`"lockedBy" NOT LIKE ${`${PROCESS_ID}:%`}`
+          : Prisma.sql`"lockedAt" < ${abandoned.lockedBefore}`;
+      const rows = await prisma.$queryRaw<Job[]>`
+        UPDATE "Job" SET
+          status = CASE WHEN attempts < ${MAX_ATTEMPTS} THEN 'queued' ELSE 'failed' END,
+          error = CASE WHEN attempts < ${MAX_ATTEMPTS} THEN error ELSE ${INTERRUPTED} END,
+          "lockedAt" = NULL, "lockedBy" = NULL, "runAt" = now(), "updatedAt" = now()
+        WHERE id IN (SELECT id FROM "Job" WHERE status = 'running' AND ${which} FOR UPDATE SKIP LOCKED)
+        RETURNING *`;
+      if (rows.some((job) => job.status === 'queued')) for (const wake of wakers) wake();
+      return rows.filter((job) => job.status === 'failed');
     },
 
     async complete(job: Job) {
@@ -68,22 +101,28 @@ export type JobQueue = ReturnType<typeof createJobQueue>;
 
 /**
  * Runs jobs until stopped: polls for due jobs (other instances enqueue too),
- * and wakes at once for jobs enqueued here.
+ * and wakes at once for jobs enqueued here. With an embedded database, which
+ * this process alone opens, jobs still running from an earlier process are
+ * taken back at start; with a shared one, stale jobs are looked for as it goes.
  */
 export function startJobWorker({
   queue,
   handlers,
   pollMs = 1000,
   concurrency = 1,
+  exclusiveDatabase = false,
+  onGiveUp = async () => {},
   onError = (error: unknown) => console.error('Job failed unexpectedly:', error),
 }: {
   queue: JobQueue;
   handlers: Record<string, JobHandler>;
   pollMs?: number;
   concurrency?: number;
+  exclusiveDatabase?: boolean;
+  /** Called for a job failed for good because its instances kept dying (its handler could not say so itself). */
+  onGiveUp?: (job: Job, reason: string) => Promise<void>;
   onError?: (error: unknown) => void;
 }) {
-  const workerId = `${process.pid}-${randomUUID()}`;
   let stopped = false;
   const sleepers = new Set<() => void>();
   const wakeAll = () => {
@@ -91,18 +130,38 @@ export function startJobWorker({
   };
   const unsubscribe = queue.onEnqueue(wakeAll);
 
+  let lastRecovery = 0;
+  async function recover(first: boolean) {
+    if (!first && (exclusiveDatabase || Date.now() - lastRecovery < HEARTBEAT_MS)) return;
+    lastRecovery = Date.now();
+    const givenUp = await queue.recover(exclusiveDatabase ? { byOtherProcesses: true } : { lockedBefore: new Date(Date.now() - ABANDONED_AFTER_MS) });
+    for (const job of givenUp) await onGiveUp(job, INTERRUPTED);
+  }
+  const recovered = recover(true).catch(onError);
+
+  async function run(job: Job) {
+    const handler = handlers[job.kind];
+    if (!handler) return void (await queue.fail(job, `No handler for jobs of kind "${job.kind}".`, true));
+    const beat = setInterval(() => void queue.heartbeat(job).catch(onError), HEARTBEAT_MS);
+    beat.unref();
+    try {
+      await handler(job);
+    } finally {
+      clearInterval(beat);
+    }
+    await queue.complete(job);
+  }
+
   async function loop() {
+    await recovered;
+    const workerId = `${PROCESS_ID}:${randomUUID()}`;
     while (!stopped) {
       let job: Job | null = null;
       try {
+        await recover(false);
         job = await queue.claim(workerId);
         if (job) {
-          const handler = handlers[job.kind];
-          if (!handler) await queue.fail(job, `No handler for jobs of kind "${job.kind}".`, true);
-          else {
-            await handler(job);
-            await queue.complete(job);
-          }
+          await run(job);
           continue;
         }
       } catch (error) {

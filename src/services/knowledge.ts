@@ -13,7 +13,7 @@ import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
 import { createPassageUpkeep, hasReadyKnowledge, replacePassages, searchPassages } from '../knowledge/passages.ts';
 import { createVectorIndex } from '../knowledge/vectors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
-import type { Job, JobQueue } from './jobs.ts';
+import { MAX_ATTEMPTS, type Job, type JobQueue } from './jobs.ts';
 import { findPage, isUuid, jsonObject, parseInput, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
@@ -318,11 +318,22 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         const known = error instanceof ExtractionError || error instanceof FetchPageError;
         await prisma.knowledgeSource.updateMany({
           where: { id: source.id },
-          data: { status: 'failed', error: known ? (error as Error).message : 'Processing failed unexpectedly; it will be retried.' },
+          data: {
+            status: 'failed',
+            error: known
+              ? (error as Error).message
+              : `Processing failed unexpectedly${job.attempts < MAX_ATTEMPTS ? '; it will be retried shortly' : ` ${MAX_ATTEMPTS} times; it will not be retried on its own`}.`,
+          },
         });
         if (!known) throw error;
       }
       if (changed) upkeep.passagesChanged(changed);
+    },
+
+    /** Marks the source of a job that was given up (its instances kept stopping mid-way) failed, with the reason. */
+    async gaveUp(job: Job, reason: string) {
+      if (!job.sourceId) return;
+      await prisma.knowledgeSource.updateMany({ where: { id: job.sourceId, status: { in: ['pending', 'processing'] } }, data: { status: 'failed', error: reason } });
     },
 
     /** Resolves once background upkeep of the passage table is done (see createPassageUpkeep). */
