@@ -51,7 +51,7 @@ function topSources(ranked: Array<{ sourceId: string }>, k: number): string[] {
 function retrievers(store: Store, llm: ReturnType<typeof createLlm>, organizationId: string) {
   const vectors = createVectorIndex(store.db.prisma);
   const embed = async (question: string) => (await llm.embed(EMBED_MODEL, [question]))[0];
-  const query = (question: string) => ({ organizationId, assistantId: ASSISTANT, question, limit: 20 });
+  const query = (question: string) => ({ organizationId, assistantId: ASSISTANT, model: EMBED_MODEL, question, limit: 20 });
   return {
     lexical: (question: string) => searchPassages(store.db.prisma, query(question)),
     vector: async (question: string) => vectors.search({ ...query(question), embedding: await embed(question) }),
@@ -73,7 +73,7 @@ async function fillTo(store: Store, organizationId: string, total: number, dimen
   const missing = total - current;
   if (missing <= 0) return;
   const source = await prisma.knowledgeSource.create({
-    data: { organizationId, kind: 'file', title: `Synthetic ${total}`, status: 'ready', chunkCount: missing },
+    data: { organizationId, kind: 'file', title: `Synthetic ${total}`, status: 'ready', chunkCount: missing, embeddingModel: EMBED_MODEL },
   });
   const vectors = createVectorIndex(prisma);
   const vectorColumn = await vectors.hasPgvector();

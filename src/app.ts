@@ -49,7 +49,7 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
   const worker = runJobs
     ? startJobWorker({
         queue: services.jobs,
-        handlers: { ingest: services.knowledge.ingest },
+        handlers: { ingest: services.knowledge.ingest, embed: services.knowledge.embedPassages },
         onGiveUp: services.knowledge.gaveUp,
         // PGlite's folder is this process's alone (src/db/data-lock.ts).
         exclusiveDatabase: db.kind === 'pglite',

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
 import { createLlm } from '../src/llm/ollama.ts';
 import { makeCsv, makeDocx, makeHtml, makeMarkdown, makePdf, utf8 } from './fixtures/make-files.ts';
 import { createTestApp, type TestApp } from './utils/app.ts';
@@ -494,6 +495,48 @@ describe('hybrid retrieval', () => {
       expect(sent.body.data.assistant_message.sources[0]).toMatchObject({ source_id: added.body.data.id });
     } finally {
       await lexicalOnly.close();
+    }
+  });
+});
+
+describe('embeddings that come later', () => {
+  test('passages stored while the embedding model was missing are embedded once it answers, and again when the model changes', async () => {
+    const missing = await createTestApp({ ollama: { models: ['llama3.2'] } });
+    const apps = [missing.app];
+    try {
+      const added = await missing.json('POST', '/api/v1/knowledge/qa/', { body: { question: 'Is there a sauna?', answer: 'Yes, on the roof terrace.' } });
+      const sourceId = added.body.data.id;
+      expect((await settled('qa', sourceId, missing)).status).toBe('ready');
+      const passage = () => missing.db.prisma.knowledgeChunk.findFirstOrThrow({ where: { sourceId } });
+      expect((await passage()).embedding).toEqual([]);
+
+      /** Restarts the gateway on the same database, embedding with `model`, and asks a question (which embeds it). */
+      const restartAndAsk = async (model: string) => {
+        await apps.at(-1)!.close();
+        const app = buildApp({ config: loadConfig({ OLLAMA_HOST: missing.ollama.url, OLLAMA_EMBED_MODEL: model }), db: missing.db, llm: createLlm({ host: missing.ollama.url }) });
+        apps.push(app);
+        const headers = { 'X-API-Key': missing.org.clientId, 'X-API-Secret': missing.org.clientSecret, 'Content-Type': 'application/json' };
+        const call = async (path: string, body: unknown) =>
+          (await app.fetch(new Request(`http://gateway.test${path}`, { method: 'POST', headers, body: JSON.stringify(body) }))).json();
+        const assistant = await call('/api/v1/assistants', { name: `Embedding with ${model}` });
+        const session = await call('/api/v1/sessions', { assistant_id: assistant.data.id });
+        await call(`/api/v1/sessions/${session.data.id}/messages`, { content: 'Is there a sauna?' });
+        await until(async () => (await missing.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: sourceId } })).embeddingModel === model);
+      };
+
+      // The operator pulls the model: the passage stored without an embedding gets one.
+      missing.ollama.setBehavior({ models: ['llama3.2', 'nomic-embed-text'] });
+      await restartAndAsk('nomic-embed-text');
+      expect((await passage()).embedding).toHaveLength(64);
+      // Another embedding model (other sizes, another space): everything is embedded again.
+      missing.ollama.setBehavior({ models: ['llama3.2', 'nomic-embed-text', 'mxbai-embed-large'], embeddingDimensions: 32 });
+      await restartAndAsk('mxbai-embed-large');
+      expect((await passage()).embedding).toHaveLength(32);
+      const jobs = await missing.db.prisma.job.findMany({ where: { sourceId }, orderBy: { createdAt: 'asc' } });
+      expect(jobs.map((job) => [job.kind, job.status, job.priority])).toEqual([['ingest', 'done', 0], ['embed', 'done', 1], ['embed', 'done', 1]]);
+    } finally {
+      for (const app of apps.slice(1)) await app.close();
+      await missing.close();
     }
   });
 });

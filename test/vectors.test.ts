@@ -6,6 +6,7 @@ import { replacePassages } from '../src/knowledge/passages.ts';
 import { createVectorIndex, pgvectorFeatures } from '../src/knowledge/vectors.ts';
 
 const DIMS = 16;
+const MODEL = 'nomic-embed-text';
 let db: Database;
 beforeAll(async () => {
   db = await openDatabase({});
@@ -26,7 +27,7 @@ test('an assistant finds the passages it may use when passages scoped to another
   );
   const store = async (title: string, assistantIds: string[], embeddings: number[][]) => {
     const source = await db.prisma.knowledgeSource.create({
-      data: { organizationId: org.id, kind: 'qa', title, status: 'ready', chunkCount: embeddings.length, assistantIds },
+      data: { organizationId: org.id, kind: 'qa', title, status: 'ready', chunkCount: embeddings.length, assistantIds, embeddingModel: MODEL },
     });
     const passages = embeddings.map((_, i) => ({ heading: '', content: `${title} ${i}` }));
     await replacePassages(db.prisma, source, passages, embeddings, { vectorColumn: true });
@@ -38,11 +39,11 @@ test('an assistant finds the passages it may use when passages scoped to another
   await vectors.ensureIndex(DIMS);
   await db.prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
 
-  const hits = await vectors.search({ organizationId: org.id, assistantId: support.id, embedding: near(0, 0, 0), limit: 5 });
+  const hits = await vectors.search({ organizationId: org.id, assistantId: support.id, model: MODEL, embedding: near(0, 0, 0), limit: 5 });
   expect(hits.map((hit) => hit.content)).toEqual(['handbook 0', 'handbook 1', 'handbook 2']);
   expect(hits[0].similarity).toBeGreaterThan(hits[1].similarity);
   // The sales assistant still gets its playbook first.
-  const salesHits = await vectors.search({ organizationId: org.id, assistantId: sales.id, embedding: near(0, 0, 0), limit: 5 });
+  const salesHits = await vectors.search({ organizationId: org.id, assistantId: sales.id, model: MODEL, embedding: near(0, 0, 0), limit: 5 });
   expect(salesHits.map((hit) => hit.content.split(' ')[0])).toEqual(Array(5).fill('playbook'));
 });
 

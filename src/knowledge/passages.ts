@@ -61,6 +61,34 @@ export async function replacePassages(
 }
 
 /**
+ * Stores embeddings for a source's passages as they are (embedded later than
+ * they were indexed), and records the model that made them. Returns false,
+ * storing nothing, when the passages changed meanwhile (the source was indexed
+ * again): the embeddings belong to the old ones.
+ */
+export async function storeEmbeddings(
+  prisma: PrismaClient,
+  source: { id: string },
+  passages: { id: string; embedding: number[] }[],
+  { model, vectorColumn }: { model: string; vectorColumn: boolean },
+): Promise<boolean> {
+  return prisma.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
+    const current = await tx.knowledgeChunk.findMany({ where: { sourceId: source.id }, select: { id: true } });
+    const ids = new Set(passages.map((passage) => passage.id));
+    if (current.length !== ids.size || current.some(({ id }) => !ids.has(id))) return false;
+    const vectors = passages.map((passage) => `{${passage.embedding.join(',')}}`);
+    await tx.$executeRaw`
+      UPDATE "KnowledgeChunk" c
+      SET embedding = p.vector::float8[] ${vectorColumn ? Prisma.sql`, "embeddingVec" = p.vector::float8[]::vector` : Prisma.empty}
+      FROM unnest(${passages.map((passage) => passage.id)}::uuid[], ${vectors}::text[]) AS p(id, vector)
+      WHERE c.id = p.id`;
+    await tx.knowledgeSource.update({ where: { id: source.id }, data: { embeddingModel: model } });
+    return true;
+  });
+}
+
+/**
  * Passages a question's candidates are drawn from, at most: the terms that select
  * them are chosen so that about this many passages are expected to hold them.
  */

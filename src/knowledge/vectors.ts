@@ -85,7 +85,8 @@ export function createVectorIndex(prisma: PrismaClient) {
      */
     ensureIndex,
 
-    async search(query: { organizationId: string; assistantId: string | null; embedding: number[]; limit: number }): Promise<VectorHit[]> {
+    /** The nearest passages embedded by `model` (vectors of another model do not compare with the question's). */
+    async search(query: { organizationId: string; assistantId: string | null; model: string; embedding: number[]; limit: number }): Promise<VectorHit[]> {
       const dims = query.embedding.length;
       if (dims === 0) return [];
       const pgvector = await features();
@@ -108,6 +109,7 @@ export function createVectorIndex(prisma: PrismaClient) {
              WHERE vector_dims(c."embeddingVec") = ${dims}
                AND c."organizationId" = $2::uuid
                AND s."chunkCount" > 0
+               AND s."embeddingModel" = $5
                AND (cardinality(s."assistantIds") = 0 OR $3::uuid = ANY (s."assistantIds"))
              ORDER BY c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})
              LIMIT $4`,
@@ -115,6 +117,7 @@ export function createVectorIndex(prisma: PrismaClient) {
             query.organizationId,
             query.assistantId,
             query.limit,
+            query.model,
           ),
         ]);
         return hits;
@@ -125,6 +128,7 @@ export function createVectorIndex(prisma: PrismaClient) {
         WHERE c."organizationId" = ${query.organizationId}::uuid
           AND cardinality(c.embedding) = ${dims}
           AND s."chunkCount" > 0
+          AND s."embeddingModel" = ${query.model}
           AND (cardinality(s."assistantIds") = 0 OR ${query.assistantId}::uuid = ANY (s."assistantIds"))
         ORDER BY c."createdAt" DESC
         LIMIT ${IN_PROCESS_LIMIT}`;

@@ -8,6 +8,8 @@ import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 
 export type Job = Prisma.JobGetPayload<object>;
 export type JobHandler = (job: Job) => Promise<void>;
+/** A job to run; `priority` 1 lets the jobs a person waits on (0, the default) go first. */
+export type NewJob = { organizationId: string; kind: string; sourceId?: string; priority?: number };
 
 export const MAX_ATTEMPTS = 3;
 /** A running job refreshes its lock this often... */
@@ -24,10 +26,16 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
   const wakers = new Set<() => void>();
 
   return {
-    async enqueue(job: { organizationId: string; kind: string; sourceId?: string }, db: Prisma.TransactionClient | PrismaClient = prisma) {
+    async enqueue(job: NewJob, db: Prisma.TransactionClient | PrismaClient = prisma) {
       const created = await db.job.create({ data: job });
       for (const wake of wakers) wake();
       return created;
+    },
+
+    async enqueueMany(jobs: NewJob[]) {
+      if (jobs.length === 0) return;
+      await prisma.job.createMany({ data: jobs });
+      for (const wake of wakers) wake();
     },
 
     /** Takes the next due job for this worker, or null. */
@@ -38,7 +46,7 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
         WHERE id = (
           SELECT id FROM "Job"
           WHERE status = 'queued' AND "runAt" <= now()
-          ORDER BY "runAt"
+          ORDER BY priority, "runAt"
           FOR UPDATE SKIP LOCKED
           LIMIT 1
         )

@@ -10,7 +10,7 @@ import { countPages, ExtractionError, extractText, FILE_TYPES, parseFileType, to
 import { assertDeclaredType } from '../knowledge/extract/sniff.ts';
 import { fetchPage, FetchPageError } from '../knowledge/fetch-page.ts';
 import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
-import { createPassageUpkeep, hasReadyKnowledge, replacePassages, searchPassages } from '../knowledge/passages.ts';
+import { createPassageUpkeep, hasReadyKnowledge, replacePassages, searchPassages, storeEmbeddings } from '../knowledge/passages.ts';
 import { createVectorIndex } from '../knowledge/vectors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import { MAX_ATTEMPTS, type Job, type JobQueue } from './jobs.ts';
@@ -85,10 +85,17 @@ const fileSchema = z.object({
   metadata: jsonObject().nullish(),
 });
 
+/** What is embedded of a passage: its heading path says what the text is about. */
+function embeddingText(passage: { heading: string; content: string }): string {
+  return passage.heading ? `${passage.heading}\n${passage.content}` : passage.content;
+}
+
 export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimilarity, limits }: KnowledgeDeps) {
   const vectors = createVectorIndex(prisma);
   const upkeep = createPassageUpkeep(prisma);
   let embeddingsDownUntil = 0;
+  /** Whether passages may be waiting for embeddings: unknown at start, and after the model was unavailable. */
+  let catchUpDue = true;
 
   /**
    * Refuses a file over the page limit at upload (413), so that the uploader
@@ -102,22 +109,52 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     }
   }
 
+  /** Embeddings of the texts; an LlmError when the embedding model is unavailable. */
+  async function embedAll(texts: string[]): Promise<number[][]> {
+    const out: number[][] = [];
+    for (let i = 0; i < texts.length; i += EMBED_BATCH) out.push(...(await llm.embed(embedModel, texts.slice(i, i + EMBED_BATCH))));
+    return out;
+  }
+
   /**
    * Embeddings of the texts, or null when the embedding model is unavailable:
-   * the knowledge base then works from lexical search alone.
+   * the knowledge base then works from lexical search alone, and passages
+   * stored meanwhile are embedded once the model answers again.
    */
   async function embed(texts: string[]): Promise<number[][] | null> {
     if (Date.now() < embeddingsDownUntil || texts.length === 0) return null;
     try {
-      const out: number[][] = [];
-      for (let i = 0; i < texts.length; i += EMBED_BATCH) out.push(...(await llm.embed(embedModel, texts.slice(i, i + EMBED_BATCH))));
-      return out;
+      const embeddings = await embedAll(texts);
+      if (catchUpDue) {
+        catchUpDue = false;
+        queueCatchUp().catch((error: unknown) => console.error('Knowledge base: could not queue passages to embed:', error));
+      }
+      return embeddings;
     } catch (error) {
       if (!(error instanceof LlmError)) throw error;
       embeddingsDownUntil = Date.now() + EMBED_RETRY_MS;
+      catchUpDue = true;
       console.warn(`Knowledge base: embeddings unavailable, using lexical search only. ${error.message}`);
       return null;
     }
+  }
+
+  /**
+   * Queues the embedding of every indexed source whose passages the configured
+   * model did not embed: stored while it was unavailable, or by another model
+   * before OLLAMA_EMBED_MODEL changed. Behind the jobs a person waits on.
+   */
+  async function queueCatchUp() {
+    const behind = await prisma.knowledgeSource.findMany({
+      where: {
+        status: 'ready',
+        chunkCount: { gt: 0 },
+        OR: [{ embeddingModel: null }, { embeddingModel: { not: embedModel } }],
+        jobs: { none: { status: { in: ['queued', 'running'] } } },
+      },
+      select: { id: true, organizationId: true },
+    });
+    await jobs.enqueueMany(behind.map((source) => ({ organizationId: source.organizationId, kind: 'embed', sourceId: source.id, priority: 1 })));
   }
 
   async function get(viewer: Viewer, kind: KnowledgeKind | null, id: string): Promise<KnowledgeSource> {
@@ -299,7 +336,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
       try {
         const { passages, title } = await passagesOf(source);
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
-        const embeddings = await embed(passages.map((p) => (p.heading ? `${p.heading}\n${p.content}` : p.content)));
+        const embeddings = await embed(passages.map(embeddingText));
         const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
         const count = await replacePassages(prisma, source, passages, embeddings, { vectorColumn });
         changed = { written: count, deleted: source.chunkCount };
@@ -310,6 +347,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
             status: 'ready',
             chunkCount: count,
             indexedAt: new Date(),
+            embeddingModel: embeddings ? embedModel : null,
             error: null,
             ...(source.kind === 'url' && title && source.title === source.url ? { title } : {}),
           },
@@ -328,6 +366,24 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         if (!known) throw error;
       }
       if (changed) upkeep.passagesChanged(changed);
+    },
+
+    /** The job handler that embeds an indexed source's passages again (see queueCatchUp). */
+    async embedPassages(job: Job) {
+      const source = job.sourceId
+        ? await prisma.knowledgeSource.findUnique({ where: { id: job.sourceId }, select: { id: true, embeddingModel: true } })
+        : null;
+      if (!source || source.embeddingModel === embedModel) return;
+      const passages = await prisma.knowledgeChunk.findMany({ where: { sourceId: source.id }, select: { id: true, heading: true, content: true } });
+      if (passages.length === 0) return;
+      // Unavailable again: the job fails and is retried with back-off, then left to the next catch-up.
+      const embeddings = await embedAll(passages.map(embeddingText));
+      const vectorColumn = await vectors.hasPgvector();
+      const stored = await storeEmbeddings(prisma, source, passages.map((p, i) => ({ id: p.id, embedding: embeddings[i] })), { model: embedModel, vectorColumn });
+      if (!stored) return; // indexed again meanwhile, with embeddings of its own
+      if (vectorColumn) await vectors.ensureIndex(embeddings[0].length);
+      // Each passage was rewritten: as many dead rows as passages.
+      upkeep.passagesChanged({ written: passages.length, deleted: passages.length });
     },
 
     /** Marks the source of a job that was given up (its instances kept stopping mid-way) failed, with the reason. */
@@ -349,7 +405,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
       const [lexical, vector] = await Promise.all([
         searchPassages(prisma, { ...query, limit: CANDIDATES }),
         embed([query.question])
-          .then((embedded) => (embedded ? vectors.search({ ...query, embedding: embedded[0], limit: CANDIDATES }) : []))
+          .then((embedded) => (embedded ? vectors.search({ ...query, model: embedModel, embedding: embedded[0], limit: CANDIDATES }) : []))
           // A reply grounded in lexical matches alone beats no reply.
           .catch((error: unknown) => {
             console.error('Knowledge base: vector search failed; answering from lexical search alone.', error);
