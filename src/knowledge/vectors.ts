@@ -68,10 +68,15 @@ export function createVectorIndex(prisma: PrismaClient) {
   /** An HNSW index for one embedding size, made the first time passages of that size are stored. */
   async function ensureIndex(dimensions: number) {
     if (indexedSizes.has(dimensions)) return;
-    await prisma.$executeRawUnsafe(
-      `CREATE INDEX IF NOT EXISTS "KnowledgeChunk_embedding_${dimensions}_idx" ON "KnowledgeChunk" ` +
-        `USING hnsw (("embeddingVec"::vector(${dimensions})) vector_cosine_ops) WHERE vector_dims("embeddingVec") = ${dimensions}`,
-    );
+    try {
+      await prisma.$executeRawUnsafe(
+        `CREATE INDEX IF NOT EXISTS "KnowledgeChunk_embedding_${dimensions}_idx" ON "KnowledgeChunk" ` +
+          `USING hnsw (("embeddingVec"::vector(${dimensions})) vector_cosine_ops) WHERE vector_dims("embeddingVec") = ${dimensions}`,
+      );
+    } catch (error) {
+      // Another instance created it at the same moment: IF NOT EXISTS does not cover a race in the catalog.
+      if (!/already exists|duplicate key value/.test(String((error as Error).message))) throw error;
+    }
     indexedSizes.add(dimensions);
   }
 
