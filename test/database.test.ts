@@ -134,6 +134,19 @@ describe.skipIf(!postgresUrl)('PostgreSQL', () => {
     expect(await again.prisma.organization.count()).toBe(1);
   });
 
+  test('a server in another time zone agrees with the gateway on what time it is', { timeout: SLOW }, async () => {
+    // Timestamps are stored without a zone and written by Prisma in UTC; SQL's now() (job locks)
+    // must agree, or a job just claimed looks hours old to the other instances.
+    const role = `gateway_tz_${process.pid}_${Date.now()}`;
+    await runOnPostgres(`CREATE ROLE "${role}" LOGIN SUPERUSER; ALTER ROLE "${role}" SET timezone = 'America/New_York'`);
+    cleanups.push(() => runOnPostgres(`DROP ROLE IF EXISTS "${role}"`));
+    const url = new URL(await throwawaySchemaUrl());
+    url.username = role;
+    const db = await open({ databaseUrl: url.toString() });
+    const [{ clock }] = await db.prisma.$queryRaw<{ clock: Date }[]>`SELECT now()::timestamp(3) AS clock`;
+    expect(Math.abs(clock.getTime() - Date.now())).toBeLessThan(60_000);
+  });
+
   test('a broken migration on PostgreSQL leaves nothing half applied', { timeout: SLOW }, async () => {
     const url = await throwawaySchemaUrl();
     await runOnPostgres(`CREATE SCHEMA "${new URL(url).searchParams.get('schema')}"`);

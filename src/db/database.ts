@@ -76,10 +76,10 @@ export function createPostgresAdapterFactory(databaseUrl: string): SqlMigrationA
   // queries and the engine's introspection there (without it the engine looks for
   // _prisma_migrations in public and fails on the second start); the search path sends the
   // migrations' unqualified CREATE TABLEs and any raw SQL to the same place.
-  const factory = new PrismaPg(
-    { connectionString, ...(schema && { options: `-c search_path=${quoteIdentifier(schema)}` }) },
-    schema ? { schema } : undefined,
-  );
+  // Timestamps are stored without a time zone: Prisma writes them in UTC, so SQL's now()
+  // (job locks, back-off) must be UTC too, whatever the server's own zone (PGlite's is UTC).
+  const options = ['-c TimeZone=UTC', ...(schema ? [`-c search_path=${quoteIdentifier(schema)}`] : [])].join(' ');
+  const factory = new PrismaPg({ connectionString, options }, schema ? { schema } : undefined);
   // @prisma/adapter-pg runs a script one `;`-separated piece at a time: a failing migration
   // stays half applied, and a `;` in a string or a $$ body splits a statement. Sent whole, the
   // script runs as one implicit transaction, as with Prisma's native engine.
