@@ -183,12 +183,18 @@ describe('files', () => {
 
   test('the same file uploaded twice is recognised by its hash', async () => {
     const bytes = utf8('# Cafe\n\nThe espresso machine is descaled every Tuesday.');
+    // The worker is busy with a page, so the file is still waiting when it comes again.
+    const release = holdPages();
+    const busy = await t.json('POST', '/api/v1/knowledge/urls/', { body: { url: `${pagesUrl}/held/cafe-menu`, title: 'Menu' } });
+    await until(() => heldPaths.includes('/held/cafe-menu'));
     const first = await (await upload({ title: 'Cafe', file_type: 'md' }, bytes, 'cafe.md')).json();
     // Still being indexed: 202, as for the first upload.
     const early = await upload({ title: 'Cafe again', file_type: 'md' }, bytes, 'copy.md');
+    release();
     expect(early.status).toBe(202);
     expect((await early.json()).data.id).toBe(first.data.id);
     expect((await settled('files', first.data.id)).status).toBe('ready');
+    await settled('urls', busy.body.data.id);
     const again = await upload({ title: 'Cafe again', file_type: 'md' }, bytes, 'copy.md');
     expect(again.status).toBe(200);
     const body = await again.json();
@@ -444,18 +450,19 @@ describe('background jobs', () => {
   });
 
   test('ingestions cut short by a stopped process run again at the next start, until they have used their attempts', async () => {
-    const paused = buildApp({ config: t.config, db: t.db, llm: createLlm({ host: t.ollama.url }), runJobs: false });
-    const viewer = { kind: 'apiKey' as const, organizationId: t.org.organizationId, rateLimitPerHour: 1000 };
+    const organizationId = t.org.organizationId;
+    // As a process that died mid-way leaves them: processing, their job running and locked by it.
     const interrupted = async (question: string, attempts: number) => {
-      const source = await paused.services.knowledge.addQa(viewer, { question, answer: 'Yes, at the front desk.' });
-      // As a process that died mid-way leaves them: running, locked by it.
-      await t.db.prisma.job.updateMany({ where: { sourceId: source.id }, data: { status: 'running', attempts, lockedBy: 'a-stopped-process:worker', lockedAt: new Date() } });
-      await t.db.prisma.knowledgeSource.update({ where: { id: source.id }, data: { status: 'processing' } });
+      const source = await t.db.prisma.knowledgeSource.create({
+        data: { organizationId, kind: 'qa', title: question, question, answer: 'Yes, at the front desk.', status: 'processing' },
+      });
+      await t.db.prisma.job.create({
+        data: { organizationId, kind: 'ingest', sourceId: source.id, status: 'running', attempts, lockedBy: 'a-stopped-process:worker', lockedAt: new Date() },
+      });
       return source.id;
     };
     const once = await interrupted('Can I borrow an umbrella?', 1);
     const thrice = await interrupted('Can I borrow a towel?', 3);
-    await paused.close();
     // The shared app's worker started before these jobs were left behind; the next start takes them back.
     const restarted = buildApp({ config: t.config, db: t.db, llm: createLlm({ host: t.ollama.url }) });
     try {
@@ -538,6 +545,40 @@ describe('embeddings that come later', () => {
       for (const app of apps.slice(1)) await app.close();
       await missing.close();
     }
+  });
+});
+
+describe('sources indexed before they recorded their embedding model', () => {
+  test('are checked with one passage, not embedded again, when the configured model made them', async () => {
+    const sections = ['Rooftop bar', 'Spa', 'Garden'].map((name) => `## ${name}\n\n${`The ${name.toLowerCase()} is open daily. `.repeat(60)}`);
+    const added = { body: await (await upload({ title: 'Amenities', file_type: 'md' }, sections.join('\n\n'), 'amenities.md')).json() };
+    await settled('files', added.body.data.id);
+    const before = await t.db.prisma.knowledgeChunk.findMany({ where: { sourceId: added.body.data.id }, orderBy: { ordinal: 'asc' } });
+    expect(before.length).toBeGreaterThan(2);
+    // As the migration that added the column leaves them.
+    await t.db.prisma.knowledgeSource.update({ where: { id: added.body.data.id }, data: { embeddingModel: null } });
+    const embedsBefore = t.ollama.requests.filter((r) => r.path === '/api/embed').length;
+
+    const restarted = buildApp({ config: t.config, db: t.db, llm: createLlm({ host: t.ollama.url }) });
+    try {
+      const response = await restarted.fetch(
+        new Request('http://gateway.test/api/v1/knowledge/qa/', {
+          method: 'POST',
+          headers: { 'X-API-Key': t.org.clientId, 'X-API-Secret': t.org.clientSecret, 'Content-Type': 'application/json' },
+          body: JSON.stringify({ question: 'Is there a gym?', answer: 'Yes, in the basement.' }),
+        }),
+      );
+      expect(response.status).toBe(202);
+      await until(async () => (await t.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: added.body.data.id } })).embeddingModel === 'nomic-embed-text');
+    } finally {
+      await restarted.close();
+    }
+    const after = await t.db.prisma.knowledgeChunk.findMany({ where: { sourceId: added.body.data.id }, orderBy: { ordinal: 'asc' } });
+    expect(after).toEqual(before); // the same rows, untouched
+    // One passage was embedded to compare; the others were not embedded again.
+    const embedded = JSON.stringify(t.ollama.requests.filter((r) => r.path === '/api/embed').slice(embedsBefore).map((r) => r.body));
+    expect(embedded).toContain('The rooftop bar is open daily.');
+    expect(embedded).not.toContain('The garden is open daily.');
   });
 });
 

@@ -156,28 +156,27 @@ test('the same file uploaded to both instances at once is stored once', async ()
 test('a job whose instance stopped answering is taken over once its lock goes stale', async () => {
   const [a] = instances;
   const org = await a.app.services.organizations.create({ name: `Stale ${Date.now()}` });
-  const viewer = { kind: 'apiKey' as const, organizationId: org.organizationId, rateLimitPerHour: 1000 };
-  const paused = buildApp({ config: loadConfig({ OLLAMA_HOST: ollama.url, DATABASE_URL: schema.url, REDIS_URL }), db: a.db, runJobs: false, llm: createLlm({ host: ollama.url }) });
-  const source = await paused.services.knowledge.addQa(viewer, { question: 'Is there a cloakroom?', answer: 'Yes, by the stairs.' });
-  await paused.close();
+  const organizationId = org.organizationId;
+  /** A source being processed, its job running under `lockedBy` since `lockedAt`. */
+  const processing = async (question: string, lockedBy: string, lockedAt: Date) => {
+    const source = await a.db.prisma.knowledgeSource.create({
+      data: { organizationId, kind: 'qa', title: question, question, answer: 'Yes, by the stairs.', status: 'processing' },
+    });
+    await a.db.prisma.job.create({ data: { organizationId, kind: 'ingest', sourceId: source.id, status: 'running', attempts: 1, lockedBy, lockedAt } });
+    return source.id;
+  };
   // Its instance claimed it and went silent: no heartbeat for five minutes.
-  await a.db.prisma.job.updateMany({
-    where: { sourceId: source.id },
-    data: { status: 'running', attempts: 1, lockedBy: 'a-silent-instance:worker', lockedAt: new Date(Date.now() - 5 * 60_000) },
-  });
+  const stale = await processing('Is there a cloakroom?', 'a-silent-instance:worker', new Date(Date.now() - 5 * 60_000));
   // A live lock is left alone.
-  const busy = await a.app.services.knowledge.addQa(viewer, { question: 'Is there a lift?', answer: 'Yes, two.' });
-  for (let i = 0; i < 100 && (await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: busy.id } })).status !== 'ready'; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  await a.db.prisma.job.updateMany({ where: { sourceId: busy.id }, data: { status: 'running', lockedBy: 'a-live-instance:worker', lockedAt: new Date() } });
+  const live = await processing('Is there a lift?', 'a-live-instance:worker', new Date());
 
   const third = await startInstance(); // looks for stale jobs as it starts
   instances.push(third);
-  for (let i = 0; i < 100 && (await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: source.id } })).status !== 'ready'; i++) {
+  for (let i = 0; i < 100 && (await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: stale } })).status !== 'ready'; i++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  expect(await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: source.id } })).toMatchObject({ status: 'ready', chunkCount: 1 });
-  expect(await a.db.prisma.job.findFirstOrThrow({ where: { sourceId: source.id } })).toMatchObject({ status: 'done', attempts: 2 });
-  expect(await a.db.prisma.job.findFirstOrThrow({ where: { sourceId: busy.id } })).toMatchObject({ status: 'running', lockedBy: 'a-live-instance:worker' });
+  expect(await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: stale } })).toMatchObject({ status: 'ready', chunkCount: 1 });
+  expect(await a.db.prisma.job.findFirstOrThrow({ where: { sourceId: stale } })).toMatchObject({ status: 'done', attempts: 2 });
+  expect(await a.db.prisma.job.findFirstOrThrow({ where: { sourceId: live } })).toMatchObject({ status: 'running', lockedBy: 'a-live-instance:worker' });
+  expect(await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: live } })).toMatchObject({ status: 'processing' });
 });

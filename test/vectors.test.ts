@@ -30,7 +30,7 @@ test('an assistant finds the passages it may use when passages scoped to another
       data: { organizationId: org.id, kind: 'qa', title, status: 'ready', chunkCount: embeddings.length, assistantIds, embeddingModel: MODEL },
     });
     const passages = embeddings.map((_, i) => ({ heading: '', content: `${title} ${i}` }));
-    await replacePassages(db.prisma, source, passages, embeddings, { vectorColumn: true });
+    await replacePassages(db.prisma, source, passages, embeddings, { vectorColumn: true, embeddingModel: MODEL });
   };
   // The sales playbook, for the sales assistant only, sits right next to the question...
   await store('playbook', [sales.id], Array.from({ length: 3000 }, (_, i) => near(0, i, 0.05)));

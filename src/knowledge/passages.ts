@@ -38,7 +38,7 @@ export async function replacePassages(
   source: { id: string; organizationId: string },
   passages: Passage[],
   embeddings: number[][] | null,
-  { vectorColumn }: { vectorColumn: boolean },
+  { vectorColumn, embeddingModel }: { vectorColumn: boolean; embeddingModel: string | null },
 ): Promise<number> {
   const vectors = passages.map((_, i) => `{${embeddings?.[i]?.join(',') ?? ''}}`);
   await prisma.$transaction(async (tx) => {
@@ -46,6 +46,8 @@ export async function replacePassages(
     // so the second replaces the first's passages instead of adding to them.
     await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
     await tx.knowledgeChunk.deleteMany({ where: { sourceId: source.id } });
+    // With the passages, so that the source never claims a model for passages it did not embed.
+    await tx.knowledgeSource.update({ where: { id: source.id }, data: { embeddingModel: embeddings ? embeddingModel : null } });
     if (passages.length === 0) return;
     await tx.$executeRaw`
       INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, content, embedding, search
@@ -200,11 +202,16 @@ export function createPassageUpkeep(prisma: PrismaClient) {
       .then(([row]) => row.runs));
 
   async function rebuildVectorIndexes() {
-    const indexes = await prisma.$queryRaw<{ name: string }[]>`
-      SELECT indexname AS name FROM pg_indexes
-      WHERE schemaname = current_schema() AND tablename = 'KnowledgeChunk' AND indexdef LIKE '% USING hnsw %'`;
-    // CONCURRENTLY: on PostgreSQL, searches and writes go on meanwhile (PGlite has no one else to wait for).
-    for (const { name } of indexes) await prisma.$executeRawUnsafe(`REINDEX INDEX CONCURRENTLY "${name.replaceAll('"', '""')}"`);
+    const indexes = await prisma.$queryRaw<{ name: string; valid: boolean }[]>`
+      SELECT c.relname AS name, i.indisvalid AS valid
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+      WHERE i.indrelid = '"KnowledgeChunk"'::regclass AND a.amname = 'hnsw'`;
+    for (const { name, valid } of indexes) {
+      const quoted = `"${name.replaceAll('"', '""')}"`;
+      // CONCURRENTLY: on PostgreSQL, searches and writes go on meanwhile (PGlite has no one else
+      // to wait for). One cut short leaves an invalid copy behind, which only costs writes: dropped.
+      await prisma.$executeRawUnsafe(valid ? `REINDEX INDEX CONCURRENTLY ${quoted}` : `DROP INDEX CONCURRENTLY IF EXISTS ${quoted}`);
+    }
   }
 
   async function upkeep() {
@@ -248,7 +255,9 @@ export function createPassageUpkeep(prisma: PrismaClient) {
           // A failure (say, a database user who may not VACUUM) costs disk space, not the request.
           await upkeep().catch((error: unknown) => console.error('Knowledge base: passage upkeep failed:', error));
         } while (again);
-      })().finally(() => (running = null));
+        // In the same step as the last check of `again`: a change counted after it starts a new run.
+        running = null;
+      })();
     },
 
     /** Resolves once no upkeep is running (for shutdown, and for tests that measure its effect). */

@@ -1,9 +1,10 @@
 // Vector search over passage embeddings. Where the database has pgvector
 // (PGlite ships it), a `vector` column mirrors the portable float array and an
 // HNSW index per embedding size answers nearest-neighbour queries; elsewhere
-// (a PostgreSQL without the extension) the embeddings are scored in process,
-// which suits small knowledge bases only. Prisma's migrations stay portable:
-// none of this is in them.
+// (a PostgreSQL without the extension, with one older than 0.5, or where this
+// database user may not create it) the embeddings are scored in process, which
+// suits small knowledge bases only. Prisma's migrations stay portable: none of
+// this is in them.
 import type { PrismaClient } from '../../generated/prisma/client.ts';
 import type { PassageRow } from './passages.ts';
 
@@ -36,6 +37,10 @@ export function createVectorIndex(prisma: PrismaClient) {
    * database user, or is too old for HNSW: vectors are then scored in process.
    */
   async function enable(): Promise<ReturnType<typeof pgvectorFeatures> | null> {
+    const inProcess = (why: string) => {
+      console.warn(`Knowledge base: ${why}; embeddings are compared in process, which suits small knowledge bases only.`);
+      return null;
+    };
     const installedVersion = async () =>
       (await prisma.$queryRawUnsafe<Array<{ version: string }>>(`SELECT extversion AS version FROM pg_extension WHERE extname = 'vector'`))[0]?.version;
     let version = await installedVersion();
@@ -43,25 +48,30 @@ export function createVectorIndex(prisma: PrismaClient) {
       try {
         await prisma.$executeRawUnsafe('CREATE EXTENSION IF NOT EXISTS vector');
       } catch (error) {
-        // Not installed on the server, or not ours to create (pgvector is not a trusted extension).
-        console.warn(
-          `Knowledge base: pgvector is unavailable (${(error as Error).message.split('\n')[0]}); embeddings are compared in process, ` +
-            'which suits small knowledge bases only. A superuser can run CREATE EXTENSION vector in this database.',
-        );
-        return null;
+        const message = String((error as Error).message);
+        // Not installed on the server (0A000, 58P01), or not ours to create (42501: pgvector is not a trusted extension).
+        if (!/0A000|58P01|42501|is not available|could not open extension control file|permission denied|must be (owner|superuser)/.test(message)) throw error;
+        return inProcess(`pgvector is unavailable (${message.split('\n')[0]}; a superuser can run CREATE EXTENSION vector in this database)`);
       }
       version = await installedVersion();
     }
     const found = pgvectorFeatures(version ?? '0');
-    if (!found.hnsw) {
-      console.warn(`Knowledge base: pgvector ${version} has no HNSW index (0.5.0 or later does); embeddings are compared in process.`);
-      return null;
+    if (!found.hnsw) return inProcess(`pgvector ${version} has no HNSW index (0.5.0 or later does)`);
+    try {
+      await prisma.$executeRawUnsafe('ALTER TABLE "KnowledgeChunk" ADD COLUMN IF NOT EXISTS "embeddingVec" vector');
+    } catch (error) {
+      // Say, pgvector lives in a schema outside this database user's search path.
+      return inProcess(`the vector column could not be added (${String((error as Error).message).split('\n')[0]})`);
     }
-    await prisma.$executeRawUnsafe('ALTER TABLE "KnowledgeChunk" ADD COLUMN IF NOT EXISTS "embeddingVec" vector');
     return found;
   }
 
-  const features = () => (supported ??= enable());
+  /** Checked once; a check that failed for a passing reason (a lost connection) is tried again next time. */
+  const features = () =>
+    (supported ??= enable().catch((error: unknown) => {
+      supported = undefined;
+      throw error;
+    }));
   /** Whether the database searches vectors itself (checked once, enabling pgvector on the way). */
   const hasPgvector = async () => (await features()) !== null;
 
@@ -90,7 +100,12 @@ export function createVectorIndex(prisma: PrismaClient) {
      */
     ensureIndex,
 
-    /** The nearest passages embedded by `model` (vectors of another model do not compare with the question's). */
+    /**
+     * The nearest passages embedded by `model`: vectors of another model do not compare
+     * with the question's. A source that records no model either has no embeddings or
+     * was indexed before sources recorded it (most likely by this model; the catch-up
+     * of src/services/knowledge.ts checks and settles it).
+     */
     async search(query: { organizationId: string; assistantId: string | null; model: string; embedding: number[]; limit: number }): Promise<VectorHit[]> {
       const dims = query.embedding.length;
       if (dims === 0) return [];
@@ -114,7 +129,7 @@ export function createVectorIndex(prisma: PrismaClient) {
              WHERE vector_dims(c."embeddingVec") = ${dims}
                AND c."organizationId" = $2::uuid
                AND s."chunkCount" > 0
-               AND s."embeddingModel" = $5
+               AND (s."embeddingModel" = $5 OR s."embeddingModel" IS NULL)
                AND (cardinality(s."assistantIds") = 0 OR $3::uuid = ANY (s."assistantIds"))
              ORDER BY c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})
              LIMIT $4`,
@@ -133,7 +148,7 @@ export function createVectorIndex(prisma: PrismaClient) {
         WHERE c."organizationId" = ${query.organizationId}::uuid
           AND cardinality(c.embedding) = ${dims}
           AND s."chunkCount" > 0
-          AND s."embeddingModel" = ${query.model}
+          AND (s."embeddingModel" = ${query.model} OR s."embeddingModel" IS NULL)
           AND (cardinality(s."assistantIds") = 0 OR ${query.assistantId}::uuid = ANY (s."assistantIds"))
         ORDER BY c."createdAt" DESC
         LIMIT ${IN_PROCESS_LIMIT}`;
@@ -147,7 +162,7 @@ export function createVectorIndex(prisma: PrismaClient) {
 
 export type VectorIndex = ReturnType<typeof createVectorIndex>;
 
-function cosine(a: number[], b: number[]): number {
+export function cosine(a: number[], b: number[]): number {
   let dot = 0;
   let na = 0;
   let nb = 0;

@@ -1,8 +1,10 @@
 // Background jobs stored in the database: they survive restarts, and a job is
-// claimed with FOR UPDATE SKIP LOCKED so that several instances never run it
-// twice. A running job's lock is refreshed while it runs; one whose lock went
-// stale (its instance died) is queued again, or failed for good once it has
-// used its attempts, so that nothing stays "processing" forever.
+// claimed with FOR UPDATE SKIP LOCKED so that one instance at a time runs it.
+// A running job's lock is refreshed while it runs; one whose lock went stale
+// (its instance died, or stalled for minutes) is queued again, or failed for
+// good once it has used its attempts, so that nothing stays "processing"
+// forever. Handlers are written to be run again safely (a source's passages are
+// replaced under a row lock), since a stalled instance may wake up and finish.
 import { randomUUID } from 'node:crypto';
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 
@@ -68,7 +70,7 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
     async recover(abandoned: { byOtherProcesses: true } | { lockedBefore: Date }): Promise<Job[]> {
       const which =
         'byOtherProcesses' in abandoned
-          ? Prisma.sql`"lockedBy" NOT LIKE ${`${PROCESS_ID}:%`}`
+          ? Prisma.sql`coalesce("lockedBy", '') NOT LIKE ${`${PROCESS_ID}:%`}`
           : Prisma.sql`"lockedAt" < ${abandoned.lockedBefore}`;
       const rows = await prisma.$queryRaw<Job[]>`
         UPDATE "Job" SET

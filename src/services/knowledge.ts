@@ -11,7 +11,7 @@ import { assertDeclaredType } from '../knowledge/extract/sniff.ts';
 import { fetchPage, FetchPageError } from '../knowledge/fetch-page.ts';
 import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
 import { createPassageUpkeep, hasReadyKnowledge, replacePassages, searchPassages, storeEmbeddings } from '../knowledge/passages.ts';
-import { createVectorIndex } from '../knowledge/vectors.ts';
+import { cosine, createVectorIndex } from '../knowledge/vectors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import { MAX_ATTEMPTS, type Job, type JobQueue } from './jobs.ts';
 import { findPage, isUuid, jsonObject, parseInput, requiredText, text, type Page, type PageArgs } from './validation.ts';
@@ -140,6 +140,20 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
   }
 
   /**
+   * Whether a source's passages all have embeddings made by the configured model,
+   * for sources indexed before they recorded the model: re-embedding one passage
+   * gives the vector stored for it only with the same model. Saves embedding a
+   * whole knowledge base again after an upgrade.
+   */
+  async function embeddedByThisModel(sourceId: string): Promise<boolean> {
+    const withoutEmbedding = await prisma.knowledgeChunk.count({ where: { sourceId, embedding: { isEmpty: true } } });
+    const first = await prisma.knowledgeChunk.findFirst({ where: { sourceId }, orderBy: { ordinal: 'asc' }, select: { heading: true, content: true, embedding: true } });
+    if (withoutEmbedding > 0 || !first) return false;
+    const [again] = await embedAll([embeddingText(first)]);
+    return again.length === first.embedding.length && cosine(again, first.embedding) > 0.999;
+  }
+
+  /**
    * Queues the embedding of every indexed source whose passages the configured
    * model did not embed: stored while it was unavailable, or by another model
    * before OLLAMA_EMBED_MODEL changed. Behind the jobs a person waits on.
@@ -147,7 +161,8 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
   async function queueCatchUp() {
     const behind = await prisma.knowledgeSource.findMany({
       where: {
-        status: 'ready',
+        // Failed ones too: a page whose re-sync failed still answers from its last version.
+        status: { in: ['ready', 'failed'] },
         chunkCount: { gt: 0 },
         OR: [{ embeddingModel: null }, { embeddingModel: { not: embedModel } }],
         jobs: { none: { status: { in: ['queued', 'running'] } } },
@@ -338,8 +353,10 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
         const embeddings = await embed(passages.map(embeddingText));
         const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
-        const count = await replacePassages(prisma, source, passages, embeddings, { vectorColumn });
+        const count = await replacePassages(prisma, source, passages, embeddings, { vectorColumn, embeddingModel: embedModel });
         changed = { written: count, deleted: source.chunkCount };
+        // Stored without embeddings: the next time the model answers, the catch-up looks again.
+        if (!embeddings) catchUpDue = true;
         if (vectorColumn && embeddings?.[0]) await vectors.ensureIndex(embeddings[0].length);
         await prisma.knowledgeSource.updateMany({
           where: { id: source.id },
@@ -347,7 +364,6 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
             status: 'ready',
             chunkCount: count,
             indexedAt: new Date(),
-            embeddingModel: embeddings ? embedModel : null,
             error: null,
             ...(source.kind === 'url' && title && source.title === source.url ? { title } : {}),
           },
@@ -374,6 +390,10 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         ? await prisma.knowledgeSource.findUnique({ where: { id: job.sourceId }, select: { id: true, embeddingModel: true } })
         : null;
       if (!source || source.embeddingModel === embedModel) return;
+      if (source.embeddingModel === null && (await embeddedByThisModel(source.id))) {
+        await prisma.knowledgeSource.updateMany({ where: { id: source.id, embeddingModel: null }, data: { embeddingModel: embedModel } });
+        return;
+      }
       const passages = await prisma.knowledgeChunk.findMany({ where: { sourceId: source.id }, select: { id: true, heading: true, content: true } });
       if (passages.length === 0) return;
       // Unavailable again: the job fails and is retried with back-off, then left to the next catch-up.
@@ -388,7 +408,8 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
 
     /** Marks the source of a job that was given up (its instances kept stopping mid-way) failed, with the reason. */
     async gaveUp(job: Job, reason: string) {
-      if (!job.sourceId) return;
+      // An embed job given up leaves its source as it was: indexed, found by its words.
+      if (!job.sourceId || job.kind !== 'ingest') return;
       await prisma.knowledgeSource.updateMany({ where: { id: job.sourceId, status: { in: ['pending', 'processing'] } }, data: { status: 'failed', error: reason } });
     },
 
