@@ -381,6 +381,22 @@ describe('web pages', () => {
     pageBody = makeHtml();
   });
 
+  test('an ingestion whose job was taken over meanwhile stores nothing: only one run of a job is ever stored', async () => {
+    const release = holdPages();
+    const { body } = await t.json('POST', '/api/v1/knowledge/urls/', { body: { url: `${pagesUrl}/held/stalled`, title: 'Stalled' } });
+    await until(() => heldPaths.includes('/held/stalled'));
+    // This instance stalls mid-fetch long enough for another to take the job over.
+    await t.db.prisma.job.updateMany({ where: { sourceId: body.data.id }, data: { lockedBy: 'another-instance:worker', lockedAt: new Date() } });
+    release();
+    // The worker runs one job at a time: once a job queued after it is done, the stalled run has ended.
+    const next = await t.json('POST', '/api/v1/knowledge/qa/', { body: { question: 'Is breakfast included?', answer: 'Yes, from seven.' } });
+    expect((await settled('qa', next.body.data.id)).status).toBe('ready');
+    expect(await t.db.prisma.knowledgeChunk.count({ where: { sourceId: body.data.id } })).toBe(0);
+    expect(await t.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: body.data.id } })).toMatchObject({ status: 'processing', chunkCount: 0 });
+    expect(await t.db.prisma.job.findFirstOrThrow({ where: { sourceId: body.data.id } })).toMatchObject({ status: 'running', lockedBy: 'another-instance:worker' });
+    await t.json('DELETE', `/api/v1/knowledge/urls/${body.data.id}`);
+  });
+
   test('a page whose address is private fails with a reason a person understands', async () => {
     const { body } = await t.json('POST', '/api/v1/knowledge/urls/', { body: { url: 'http://10.0.0.7/internal', title: 'Intranet' } });
     const failed = await settled('urls', body.data.id);

@@ -38,12 +38,22 @@ export async function replacePassages(
   source: { id: string; organizationId: string },
   passages: Passage[],
   embeddings: number[][] | null,
-  { vectorColumn, embeddingModel }: { vectorColumn: boolean; embeddingModel: string | null },
+  {
+    vectorColumn,
+    embeddingModel,
+    beforeWrite,
+  }: {
+    vectorColumn: boolean;
+    embeddingModel: string | null;
+    /** Runs first in the transaction; throwing stores nothing (the job that computed them was taken over). */
+    beforeWrite?: (tx: Prisma.TransactionClient) => Promise<void>;
+  },
 ): Promise<number> {
   const vectors = passages.map((_, i) => `{${embeddings?.[i]?.join(',') ?? ''}}`);
   await prisma.$transaction(async (tx) => {
-    // Two ingestions of one source (a job taken over from a stalled instance) take turns,
-    // so the second replaces the first's passages instead of adding to them.
+    await beforeWrite?.(tx);
+    // Two ingestions of one source (say, a sync asked while one runs) take turns, so the
+    // second replaces the first's passages instead of adding to them.
     await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
     await tx.knowledgeChunk.deleteMany({ where: { sourceId: source.id } });
     // With the passages, so that the source never claims a model for passages it did not embed.

@@ -21,6 +21,25 @@ const ABANDONED_AFTER_MS = 4 * HEARTBEAT_MS;
 /** Why a job given up after its instances kept dying says so in its source's status. */
 export const INTERRUPTED = `Processing was interrupted ${MAX_ATTEMPTS} times (the server stopped while working on it); it will not be retried on its own.`;
 
+/** Thrown by a handler that finds its job taken over by another instance (its lock went stale). */
+export class JobLostError extends Error {
+  constructor(job: Job) {
+    super(`Job ${job.id} was taken over by another instance; its results are discarded.`);
+  }
+}
+
+/**
+ * Holds the job's lock to the end of the transaction, or throws JobLostError when
+ * this worker no longer holds it: a handler calls it in the transaction that
+ * stores its results, so that only one run's results are ever stored, even
+ * when an instance that stalled for minutes wakes up after its job was taken over.
+ */
+export async function assertJobHeld(tx: Prisma.TransactionClient, job: Job) {
+  const held = await tx.$queryRaw<unknown[]>`
+    SELECT 1 FROM "Job" WHERE id = ${job.id}::uuid AND "lockedBy" = ${job.lockedBy} AND status = 'running' FOR UPDATE`;
+  if (held.length === 0) throw new JobLostError(job);
+}
+
 /** Identifies this process in job locks: a restarted process, even with the same pid, is another one. */
 const PROCESS_ID = `${process.pid}-${randomUUID()}`;
 
@@ -176,6 +195,10 @@ export function startJobWorker({
         }
       } catch (error) {
         if (stopped) return;
+        if (error instanceof JobLostError) {
+          console.warn(error.message); // the instance that took it over finishes it
+          continue;
+        }
         if (job) await queue.fail(job, (error as Error).message ?? String(error), false).catch(onError);
         onError(error);
       }

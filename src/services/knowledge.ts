@@ -13,7 +13,7 @@ import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
 import { createPassageUpkeep, hasReadyKnowledge, replacePassages, searchPassages, storeEmbeddings } from '../knowledge/passages.ts';
 import { cosine, createVectorIndex } from '../knowledge/vectors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
-import { MAX_ATTEMPTS, type Job, type JobQueue } from './jobs.ts';
+import { assertJobHeld, JobLostError, MAX_ATTEMPTS, type Job, type JobQueue } from './jobs.ts';
 import { findPage, isUuid, jsonObject, parseInput, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
@@ -353,7 +353,11 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
         const embeddings = await embed(passages.map(embeddingText));
         const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
-        const count = await replacePassages(prisma, source, passages, embeddings, { vectorColumn, embeddingModel: embedModel });
+        const count = await replacePassages(prisma, source, passages, embeddings, {
+          vectorColumn,
+          embeddingModel: embedModel,
+          beforeWrite: (tx) => assertJobHeld(tx, job),
+        });
         changed = { written: count, deleted: source.chunkCount };
         // Stored without embeddings: the next time the model answers, the catch-up looks again.
         if (!embeddings) catchUpDue = true;
@@ -369,6 +373,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
           },
         });
       } catch (error) {
+        if (error instanceof JobLostError) throw error; // the source is another run's now
         const known = error instanceof ExtractionError || error instanceof FetchPageError;
         await prisma.knowledgeSource.updateMany({
           where: { id: source.id },
