@@ -3,8 +3,9 @@
 // A running job's lock is refreshed while it runs; one whose lock went stale
 // (its instance died, or stalled for minutes) is queued again, or failed for
 // good once it has used its attempts, so that nothing stays "processing"
-// forever. Handlers are written to be run again safely (a source's passages are
-// replaced under a row lock), since a stalled instance may wake up and finish.
+// forever. An instance that stalled past the takeover may wake up and finish
+// its run: a handler stores its results only while it still holds the job
+// (assertJobHeld, in the transaction that stores them).
 import { randomUUID } from 'node:crypto';
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 
