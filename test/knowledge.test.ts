@@ -465,6 +465,25 @@ describe('background jobs', () => {
     expect(jobs).toEqual([expect.objectContaining({ status: 'done', attempts: 1 })]);
   });
 
+  test('jobs done over a week ago are deleted; recent ones and failed ones are kept', async () => {
+    const organizationId = t.org.organizationId;
+    const daysAgo = (days: number) => new Date(Date.now() - days * 24 * 3600_000);
+    const [old, recent, failed] = await Promise.all(
+      [
+        { status: 'done', updatedAt: daysAgo(8) },
+        { status: 'done', updatedAt: daysAgo(1) },
+        { status: 'failed', updatedAt: daysAgo(30) },
+      ].map((job) => t.db.prisma.job.create({ data: { organizationId, kind: 'ingest', attempts: 1, ...job } })),
+    );
+    const restarted = buildApp({ config: t.config, db: t.db, llm: createLlm({ host: t.ollama.url }) });
+    try {
+      await until(async () => (await t.db.prisma.job.count({ where: { id: old.id } })) === 0);
+    } finally {
+      await restarted.close();
+    }
+    expect(await t.db.prisma.job.count({ where: { id: { in: [recent.id, failed.id] } } })).toBe(2);
+  });
+
   test('ingestions cut short by a stopped process run again at the next start, until they have used their attempts', async () => {
     const organizationId = t.org.organizationId;
     // As a process that died mid-way leaves them: processing, their job running and locked by it.

@@ -19,6 +19,9 @@ export const MAX_ATTEMPTS = 3;
 const HEARTBEAT_MS = 30_000;
 /** ...and one whose lock is older than this is taken to be abandoned. */
 const ABANDONED_AFTER_MS = 4 * HEARTBEAT_MS;
+/** Finished jobs are kept this long (to see what ran when), then deleted, checked once an hour. */
+const KEEP_DONE_MS = 7 * 24 * 3600_000;
+const PRUNE_EVERY_MS = 3600_000;
 /** Why a job given up after its instances kept dying says so in its source's status. */
 export const INTERRUPTED = `Processing was interrupted ${MAX_ATTEMPTS} times (the server stopped while working on it); it will not be retried on its own.`;
 
@@ -103,6 +106,11 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
       return rows.filter((job) => job.status === 'failed');
     },
 
+    /** Deletes jobs that finished well before `before`; failed ones stay as a record of what went wrong. */
+    async prune(before: Date) {
+      await prisma.job.deleteMany({ where: { status: 'done', updatedAt: { lt: before } } });
+    },
+
     async complete(job: Job) {
       await prisma.job.updateMany({ where: { id: job.id, lockedBy: job.lockedBy }, data: { status: 'done', error: null } });
     },
@@ -134,6 +142,7 @@ export type JobQueue = ReturnType<typeof createJobQueue>;
  * and wakes at once for jobs enqueued here. With an embedded database, which
  * this process alone opens, jobs still running from an earlier process are
  * taken back at start; with a shared one, stale jobs are looked for as it goes.
+ * Jobs done over a week ago are deleted, so that the table does not grow for good.
  */
 export function startJobWorker({
   queue,
@@ -161,13 +170,18 @@ export function startJobWorker({
   const unsubscribe = queue.onEnqueue(wakeAll);
 
   let lastRecovery = 0;
-  async function recover(first: boolean) {
+  let lastPrune = 0;
+  async function maintain(first: boolean) {
+    if (Date.now() - lastPrune >= PRUNE_EVERY_MS) {
+      lastPrune = Date.now();
+      await queue.prune(new Date(Date.now() - KEEP_DONE_MS));
+    }
     if (!first && (exclusiveDatabase || Date.now() - lastRecovery < HEARTBEAT_MS)) return;
     lastRecovery = Date.now();
     const givenUp = await queue.recover(exclusiveDatabase ? { byOtherProcesses: true } : { lockedBefore: new Date(Date.now() - ABANDONED_AFTER_MS) });
     for (const job of givenUp) await onGiveUp(job, INTERRUPTED);
   }
-  const recovered = recover(true).catch(onError);
+  const recovered = maintain(true).catch(onError);
 
   async function run(job: Job) {
     const handler = handlers[job.kind];
@@ -188,7 +202,7 @@ export function startJobWorker({
     while (!stopped) {
       let job: Job | null = null;
       try {
-        await recover(false);
+        await maintain(false);
         job = await queue.claim(workerId);
         if (job) {
           await run(job);
