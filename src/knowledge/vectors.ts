@@ -13,8 +13,13 @@ export type VectorHit = PassageRow & {
   similarity: number;
 };
 
-/** Passages scored in process at most, where the database cannot search vectors itself. */
-const IN_PROCESS_LIMIT = 20_000;
+/**
+ * Passages scored in process at most, where the database cannot search vectors
+ * itself: the newest ones. Reading and parsing embeddings costs about 0.1 ms a
+ * passage at 768 dimensions on these machines, paid on every question and mostly
+ * on the event loop (5,000 passages: 0.6 s); this keeps it near 0.2 s.
+ */
+const IN_PROCESS_LIMIT = 2_000;
 /** The most candidates an HNSW scan may gather (pgvector's ceiling for hnsw.ef_search). */
 const MAX_EF_SEARCH = 1000;
 
@@ -30,6 +35,8 @@ export function pgvectorFeatures(version: string): { hnsw: boolean; iterativeSca
 
 export function createVectorIndex(prisma: PrismaClient) {
   let supported: Promise<ReturnType<typeof pgvectorFeatures> | null> | undefined;
+  /** Organizations told once that their passages outgrow in-process scoring. */
+  const warnedOrganizations = new Set<string>();
   const indexedSizes = new Set<number>();
 
   /**
@@ -142,8 +149,10 @@ export function createVectorIndex(prisma: PrismaClient) {
         ]);
         return hits;
       }
-      const rows = await prisma.$queryRaw<Array<Omit<VectorHit, 'similarity'> & { embedding: number[] }>>`
-        SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content, c.embedding
+      // Embeddings come as text and are parsed as JSON: several times faster than the
+      // driver's own parsing of float arrays (10,000 passages of 64 dimensions: 75 against 330 ms).
+      const rows = await prisma.$queryRaw<Array<{ chunkId: string; embedding: string }>>`
+        SELECT c.id AS "chunkId", c.embedding::real[]::text AS embedding
         FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
         WHERE c."organizationId" = ${query.organizationId}::uuid
           AND cardinality(c.embedding) = ${dims}
@@ -151,11 +160,29 @@ export function createVectorIndex(prisma: PrismaClient) {
           AND (s."embeddingModel" = ${query.model} OR s."embeddingModel" IS NULL)
           AND (cardinality(s."assistantIds") = 0 OR ${query.assistantId}::uuid = ANY (s."assistantIds"))
         ORDER BY c."createdAt" DESC
-        LIMIT ${IN_PROCESS_LIMIT}`;
-      return rows
-        .map(({ embedding, ...row }) => ({ ...row, similarity: cosine(query.embedding, embedding) }))
+        LIMIT ${IN_PROCESS_LIMIT + 1}`;
+      if (rows.length > IN_PROCESS_LIMIT && !warnedOrganizations.has(query.organizationId)) {
+        warnedOrganizations.add(query.organizationId);
+        console.warn(
+          `Knowledge base: organization ${query.organizationId} has over ${IN_PROCESS_LIMIT} passages with embeddings; without pgvector ` +
+            'only the newest are compared by meaning (all are still found by their words). Install pgvector in this database.',
+        );
+      }
+      const best = rows
+        .slice(0, IN_PROCESS_LIMIT)
+        .map(({ chunkId, embedding }) => ({ chunkId, similarity: cosine(query.embedding, JSON.parse(`[${embedding.slice(1, -1)}]`)) }))
         .sort((a, b) => b.similarity - a.similarity)
         .slice(0, query.limit);
+      if (best.length === 0) return [];
+      const details = await prisma.$queryRaw<PassageRow[]>`
+        SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content
+        FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
+        WHERE c.id = ANY (${best.map((hit) => hit.chunkId)}::uuid[])`;
+      const byId = new Map(details.map((row) => [row.chunkId, row]));
+      return best.flatMap(({ chunkId, similarity }) => {
+        const row = byId.get(chunkId);
+        return row ? [{ ...row, similarity }] : []; // deleted in between
+      });
     },
   };
 }
