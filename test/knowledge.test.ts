@@ -28,7 +28,8 @@ beforeAll(async () => {
     const body = pageBody;
     if (request.url?.startsWith('/held') && held) {
       heldPaths.push(request.url);
-      void held.then(() => response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(body));
+      const status = request.url.includes('broken') ? 500 : 200;
+      void held.then(() => response.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8' }).end(body));
       return;
     }
     response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(body);
@@ -394,6 +395,20 @@ describe('web pages', () => {
     expect(await t.db.prisma.knowledgeChunk.count({ where: { sourceId: body.data.id } })).toBe(0);
     expect(await t.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: body.data.id } })).toMatchObject({ status: 'processing', chunkCount: 0 });
     expect(await t.db.prisma.job.findFirstOrThrow({ where: { sourceId: body.data.id } })).toMatchObject({ status: 'running', lockedBy: 'another-instance:worker' });
+    await t.json('DELETE', `/api/v1/knowledge/urls/${body.data.id}`);
+  });
+
+  test('a run whose job was taken over meanwhile cannot mark the source failed either', async () => {
+    const release = holdPages();
+    const { body } = await t.json('POST', '/api/v1/knowledge/urls/', { body: { url: `${pagesUrl}/held/broken-stalled`, title: 'Stalled and broken' } });
+    await until(() => heldPaths.includes('/held/broken-stalled'));
+    // Another instance took the job over and indexed the page meanwhile.
+    await t.db.prisma.job.updateMany({ where: { sourceId: body.data.id }, data: { lockedBy: 'another-instance:worker', lockedAt: new Date() } });
+    await t.db.prisma.knowledgeSource.update({ where: { id: body.data.id }, data: { status: 'ready', chunkCount: 1 } });
+    release(); // this instance's fetch now fails (500)
+    const next = await t.json('POST', '/api/v1/knowledge/qa/', { body: { question: 'Is parking free?', answer: 'Yes, for guests.' } });
+    expect((await settled('qa', next.body.data.id)).status).toBe('ready');
+    expect(await t.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: body.data.id } })).toMatchObject({ status: 'ready', error: null });
     await t.json('DELETE', `/api/v1/knowledge/urls/${body.data.id}`);
   });
 

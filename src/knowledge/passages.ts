@@ -51,10 +51,11 @@ export async function replacePassages(
 ): Promise<number> {
   const vectors = passages.map((_, i) => `{${embeddings?.[i]?.join(',') ?? ''}}`);
   await prisma.$transaction(async (tx) => {
-    await beforeWrite?.(tx);
     // Two ingestions of one source (say, a sync asked while one runs) take turns, so the
-    // second replaces the first's passages instead of adding to them.
+    // second replaces the first's passages instead of adding to them. The source's row
+    // first, then the job's (beforeWrite): the order in which deleting a source takes them.
     await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
+    await beforeWrite?.(tx);
     await tx.knowledgeChunk.deleteMany({ where: { sourceId: source.id } });
     // With the passages, so that the source never claims a model for passages it did not embed.
     await tx.knowledgeSource.update({ where: { id: source.id }, data: { embeddingModel: embeddings ? embeddingModel : null } });

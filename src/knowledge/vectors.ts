@@ -159,7 +159,7 @@ export function createVectorIndex(prisma: PrismaClient) {
           AND s."chunkCount" > 0
           AND (s."embeddingModel" = ${query.model} OR s."embeddingModel" IS NULL)
           AND (cardinality(s."assistantIds") = 0 OR ${query.assistantId}::uuid = ANY (s."assistantIds"))
-        ORDER BY c."createdAt" DESC
+        ORDER BY c."createdAt" DESC, c.id
         LIMIT ${IN_PROCESS_LIMIT + 1}`;
       if (rows.length > IN_PROCESS_LIMIT && !warnedOrganizations.has(query.organizationId)) {
         warnedOrganizations.add(query.organizationId);

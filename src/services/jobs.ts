@@ -4,8 +4,9 @@
 // (its instance died, or stalled for minutes) is queued again, or failed for
 // good once it has used its attempts, so that nothing stays "processing"
 // forever. An instance that stalled past the takeover may wake up and finish
-// its run: a handler stores its results only while it still holds the job
-// (assertJobHeld, in the transaction that stores them).
+// its run: ingestion writes its passages and its source's status only while it
+// still holds the job (assertJobHeld in the transaction that stores them; the
+// status updates are conditional on it). Embedding again is harmless to repeat.
 import { randomUUID } from 'node:crypto';
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 
@@ -25,10 +26,10 @@ const PRUNE_EVERY_MS = 3600_000;
 /** Why a job given up after its instances kept dying says so in its source's status. */
 export const INTERRUPTED = `Processing was interrupted ${MAX_ATTEMPTS} times (the server stopped while working on it); it will not be retried on its own.`;
 
-/** Thrown by a handler that finds its job taken over by another instance (its lock went stale). */
+/** Thrown by a handler that finds its job no longer its own: taken over by another instance (its lock went stale), or deleted with its source. */
 export class JobLostError extends Error {
   constructor(job: Job) {
-    super(`Job ${job.id} was taken over by another instance; its results are discarded.`);
+    super(`Job ${job.id} is no longer this worker's (taken over, or deleted with its source); its results are discarded.`);
   }
 }
 
@@ -172,14 +173,16 @@ export function startJobWorker({
   let lastRecovery = 0;
   let lastPrune = 0;
   async function maintain(first: boolean) {
+    if (first || (!exclusiveDatabase && Date.now() - lastRecovery >= HEARTBEAT_MS)) {
+      lastRecovery = Date.now();
+      const givenUp = await queue.recover(exclusiveDatabase ? { byOtherProcesses: true } : { lockedBefore: new Date(Date.now() - ABANDONED_AFTER_MS) });
+      for (const job of givenUp) await onGiveUp(job, INTERRUPTED);
+    }
     if (Date.now() - lastPrune >= PRUNE_EVERY_MS) {
       lastPrune = Date.now();
-      await queue.prune(new Date(Date.now() - KEEP_DONE_MS));
+      // Only costs space when it fails: never in the way of recovery or of running jobs.
+      await queue.prune(new Date(Date.now() - KEEP_DONE_MS)).catch(onError);
     }
-    if (!first && (exclusiveDatabase || Date.now() - lastRecovery < HEARTBEAT_MS)) return;
-    lastRecovery = Date.now();
-    const givenUp = await queue.recover(exclusiveDatabase ? { byOtherProcesses: true } : { lockedBefore: new Date(Date.now() - ABANDONED_AFTER_MS) });
-    for (const job of givenUp) await onGiveUp(job, INTERRUPTED);
   }
   const recovered = maintain(true).catch(onError);
 
@@ -211,7 +214,7 @@ export function startJobWorker({
       } catch (error) {
         if (stopped) return;
         if (error instanceof JobLostError) {
-          console.warn(error.message); // the instance that took it over finishes it
+          console.warn(error.message); // the instance that took it over finishes it, if anyone
           continue;
         }
         if (job) await queue.fail(job, (error as Error).message ?? String(error), false).catch(onError);

@@ -200,6 +200,19 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     });
   }
 
+  /**
+   * Updates a job's source while the job is still this worker's; JobLostError
+   * otherwise (taken over by another instance, or the source deleted), so that a
+   * run that stalled past its takeover cannot overwrite the new run's status.
+   */
+  async function updateWhileHeld(job: Job, data: Prisma.KnowledgeSourceUpdateManyMutationInput) {
+    const { count } = await prisma.knowledgeSource.updateMany({
+      where: { id: job.sourceId!, jobs: { some: { id: job.id, lockedBy: job.lockedBy, status: 'running' } } },
+      data,
+    });
+    if (count === 0) throw new JobLostError(job);
+  }
+
   /** Queues a source's ingestion again (a page re-synced, a failed file uploaded again). */
   async function requeue(source: KnowledgeSource): Promise<KnowledgeSource> {
     return prisma.$transaction(async (tx) => {
@@ -346,7 +359,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     async ingest(job: Job) {
       const source = job.sourceId ? await prisma.knowledgeSource.findUnique({ where: { id: job.sourceId } }) : null;
       if (!source) return; // deleted meanwhile
-      await prisma.knowledgeSource.update({ where: { id: source.id }, data: { status: 'processing', error: null } });
+      await updateWhileHeld(job, { status: 'processing', error: null });
       let changed: { written: number; deleted: number } | null = null;
       try {
         const { passages, title } = await passagesOf(source);
@@ -362,27 +375,21 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         // Stored without embeddings: the next time the model answers, the catch-up looks again.
         if (!embeddings) catchUpDue = true;
         if (vectorColumn && embeddings?.[0]) await vectors.ensureIndex(embeddings[0].length);
-        await prisma.knowledgeSource.updateMany({
-          where: { id: source.id },
-          data: {
-            status: 'ready',
-            chunkCount: count,
-            indexedAt: new Date(),
-            error: null,
-            ...(source.kind === 'url' && title && source.title === source.url ? { title } : {}),
-          },
+        await updateWhileHeld(job, {
+          status: 'ready',
+          chunkCount: count,
+          indexedAt: new Date(),
+          error: null,
+          ...(source.kind === 'url' && title && source.title === source.url ? { title } : {}),
         });
       } catch (error) {
         if (error instanceof JobLostError) throw error; // the source is another run's now
         const known = error instanceof ExtractionError || error instanceof FetchPageError;
-        await prisma.knowledgeSource.updateMany({
-          where: { id: source.id },
-          data: {
-            status: 'failed',
-            error: known
-              ? (error as Error).message
-              : `Processing failed unexpectedly${job.attempts < MAX_ATTEMPTS ? '; it will be retried shortly' : ` ${MAX_ATTEMPTS} times; it will not be retried on its own`}.`,
-          },
+        await updateWhileHeld(job, {
+          status: 'failed',
+          error: known
+            ? (error as Error).message
+            : `Processing failed unexpectedly${job.attempts < MAX_ATTEMPTS ? '; it will be retried shortly' : ` ${MAX_ATTEMPTS} times; it will not be retried on its own`}.`,
         });
         if (!known) throw error;
       }
