@@ -29,6 +29,16 @@ export type Hit = PassageRow & {
 };
 
 /**
+ * The condition on a source (aliased `s`) that an assistant answers from: one
+ * indexed at least once (a page being synced again keeps answering from its
+ * last version) that serves the whole organization or this assistant. Every
+ * search uses it, so that scoping has one rule.
+ */
+export function answersFrom(assistantId: string | null): Prisma.Sql {
+  return Prisma.sql`s."chunkCount" > 0 AND (cardinality(s."assistantIds") = 0 OR ${assistantId}::uuid = ANY (s."assistantIds"))`;
+}
+
+/**
  * Stores a source's passages in place of the old ones, with their embeddings when
  * there are any. Each passage is written once, search terms and vector included:
  * PGlite runs no autovacuum, so every rewrite would leave a dead row behind.
@@ -160,9 +170,7 @@ export async function searchPassages(
       CROSS JOIN q
       WHERE c."organizationId" = ${organizationId}::uuid
         AND c.search @@ q.selective
-        -- Indexed at least once: a page being synced again keeps answering from its last version.
-        AND s."chunkCount" > 0
-        AND (cardinality(s."assistantIds") = 0 OR ${assistantId}::uuid = ANY (s."assistantIds"))
+        AND ${answersFrom(assistantId)}
       LIMIT ${MAX_RANKED}
     ), ranked AS (
       SELECT c.*, ts_rank_cd(c.search, q.query, 1) AS rank
@@ -283,8 +291,7 @@ export async function hasReadyKnowledge(prisma: PrismaClient, organizationId: st
   const rows = await prisma.$queryRaw<{ found: boolean }[]>`
     SELECT EXISTS (
       SELECT 1 FROM "KnowledgeSource" s
-      WHERE s."organizationId" = ${organizationId}::uuid AND s."chunkCount" > 0
-        AND (cardinality(s."assistantIds") = 0 OR ${assistantId}::uuid = ANY (s."assistantIds"))
+      WHERE s."organizationId" = ${organizationId}::uuid AND ${answersFrom(assistantId)}
     ) AS found`;
   return rows[0]?.found ?? false;
 }

@@ -5,8 +5,8 @@
 // database user may not create it) the embeddings are scored in process, which
 // suits small knowledge bases only. Prisma's migrations stay portable: none of
 // this is in them.
-import type { PrismaClient } from '../../generated/prisma/client.ts';
-import type { PassageRow } from './passages.ts';
+import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
+import { answersFrom, type PassageRow } from './passages.ts';
 
 export type VectorHit = PassageRow & {
   /** Cosine similarity to the question, -1 to 1. */
@@ -31,6 +31,16 @@ export function pgvectorFeatures(version: string): { hnsw: boolean; iterativeSca
   const [major = 0, minor = 0] = version.split('.').map((part) => Number.parseInt(part, 10) || 0);
   const atLeast = (wantMajor: number, wantMinor: number) => major > wantMajor || (major === wantMajor && minor >= wantMinor);
   return { hnsw: atLeast(0, 5), iterativeScan: atLeast(0, 8) };
+}
+
+/**
+ * The condition on a source (aliased `s`) whose vectors compare with a question
+ * embedded by `model`; another model's do not. A source that records no model
+ * either has no embeddings or was indexed before sources recorded it (most likely
+ * by this model; the catch-up of src/services/knowledge.ts checks and settles it).
+ */
+function embeddedBy(model: string): Prisma.Sql {
+  return Prisma.sql`(s."embeddingModel" = ${model} OR s."embeddingModel" IS NULL)`;
 }
 
 export function createVectorIndex(prisma: PrismaClient) {
@@ -107,12 +117,7 @@ export function createVectorIndex(prisma: PrismaClient) {
      */
     ensureIndex,
 
-    /**
-     * The nearest passages embedded by `model`: vectors of another model do not compare
-     * with the question's. A source that records no model either has no embeddings or
-     * was indexed before sources recorded it (most likely by this model; the catch-up
-     * of src/services/knowledge.ts checks and settles it).
-     */
+    /** The nearest passages embedded by `model` (see embeddedBy). */
     async search(query: { organizationId: string; assistantId: string | null; model: string; embedding: number[]; limit: number }): Promise<VectorHit[]> {
       const dims = query.embedding.length;
       if (dims === 0) return [];
@@ -126,26 +131,21 @@ export function createVectorIndex(prisma: PrismaClient) {
         // the filters (bounded by hnsw.max_scan_tuples); strict order keeps them sorted.
         // Before pgvector 0.8 the best there is: gather as many candidates as it allows.
         const scan = pgvector.iterativeScan ? `SET LOCAL hnsw.iterative_scan = strict_order` : `SET LOCAL hnsw.ef_search = ${MAX_EF_SEARCH}`;
-        // The size is part of the indexed expression, so it is written into the SQL; it is a number we computed.
+        // The size is part of the indexed expression and of the index's predicate, so it is
+        // written into the SQL (a parameter would not match the index); it is a number we computed.
+        const size = Prisma.raw(String(dims));
         const [, hits] = await prisma.$transaction([
           prisma.$executeRawUnsafe(scan),
-          prisma.$queryRawUnsafe<VectorHit[]>(
-            `SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content,
-                    (1 - (c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})))::float8 AS similarity
-             FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
-             WHERE vector_dims(c."embeddingVec") = ${dims}
-               AND c."organizationId" = $2::uuid
-               AND s."chunkCount" > 0
-               AND (s."embeddingModel" = $5 OR s."embeddingModel" IS NULL)
-               AND (cardinality(s."assistantIds") = 0 OR $3::uuid = ANY (s."assistantIds"))
-             ORDER BY c."embeddingVec"::vector(${dims}) <=> $1::vector(${dims})
-             LIMIT $4`,
-            literal,
-            query.organizationId,
-            query.assistantId,
-            query.limit,
-            query.model,
-          ),
+          prisma.$queryRaw<VectorHit[]>`
+            SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content,
+                   (1 - (c."embeddingVec"::vector(${size}) <=> ${literal}::vector(${size})))::float8 AS similarity
+            FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
+            WHERE vector_dims(c."embeddingVec") = ${size}
+              AND c."organizationId" = ${query.organizationId}::uuid
+              AND ${embeddedBy(query.model)}
+              AND ${answersFrom(query.assistantId)}
+            ORDER BY c."embeddingVec"::vector(${size}) <=> ${literal}::vector(${size})
+            LIMIT ${query.limit}`,
         ]);
         return hits;
       }
@@ -156,9 +156,8 @@ export function createVectorIndex(prisma: PrismaClient) {
         FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
         WHERE c."organizationId" = ${query.organizationId}::uuid
           AND cardinality(c.embedding) = ${dims}
-          AND s."chunkCount" > 0
-          AND (s."embeddingModel" = ${query.model} OR s."embeddingModel" IS NULL)
-          AND (cardinality(s."assistantIds") = 0 OR ${query.assistantId}::uuid = ANY (s."assistantIds"))
+          AND ${embeddedBy(query.model)}
+          AND ${answersFrom(query.assistantId)}
         ORDER BY c."createdAt" DESC, c.id
         LIMIT ${IN_PROCESS_LIMIT + 1}`;
       if (rows.length > IN_PROCESS_LIMIT && !warnedOrganizations.has(query.organizationId)) {

@@ -33,6 +33,11 @@ export class JobLostError extends Error {
   }
 }
 
+/** The jobs still held by the worker that claimed `job`: none once it was taken over, finished or deleted. */
+export function stillHeld(job: Job): Prisma.JobWhereInput {
+  return { id: job.id, lockedBy: job.lockedBy, status: 'running' };
+}
+
 /**
  * Holds the job's lock to the end of the transaction, or throws JobLostError when
  * this worker no longer holds it: a handler calls it in the transaction that
@@ -40,6 +45,7 @@ export class JobLostError extends Error {
  * when an instance that stalled for minutes wakes up after its job was taken over.
  */
 export async function assertJobHeld(tx: Prisma.TransactionClient, job: Job) {
+  // stillHeld, with the row lock that Prisma's filters cannot take.
   const held = await tx.$queryRaw<unknown[]>`
     SELECT 1 FROM "Job" WHERE id = ${job.id}::uuid AND "lockedBy" = ${job.lockedBy} AND status = 'running' FOR UPDATE`;
   if (held.length === 0) throw new JobLostError(job);
@@ -82,7 +88,7 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
 
     /** Tells other instances that the job is still being worked on. */
     async heartbeat(job: Job) {
-      await prisma.job.updateMany({ where: { id: job.id, lockedBy: job.lockedBy, status: 'running' }, data: { lockedAt: new Date() } });
+      await prisma.job.updateMany({ where: stillHeld(job), data: { lockedAt: new Date() } });
     },
 
     /**

@@ -13,7 +13,7 @@ import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
 import { createPassageUpkeep, hasReadyKnowledge, replacePassages, searchPassages, storeEmbeddings } from '../knowledge/passages.ts';
 import { cosine, createVectorIndex } from '../knowledge/vectors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
-import { assertJobHeld, JobLostError, MAX_ATTEMPTS, type Job, type JobQueue } from './jobs.ts';
+import { assertJobHeld, JobLostError, MAX_ATTEMPTS, stillHeld, type Job, type JobQueue } from './jobs.ts';
 import { findPage, isUuid, jsonObject, parseInput, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
@@ -207,7 +207,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
    */
   async function updateWhileHeld(job: Job, data: Prisma.KnowledgeSourceUpdateManyMutationInput) {
     const { count } = await prisma.knowledgeSource.updateMany({
-      where: { id: job.sourceId!, jobs: { some: { id: job.id, lockedBy: job.lockedBy, status: 'running' } } },
+      where: { id: job.sourceId!, jobs: { some: stillHeld(job) } },
       data,
     });
     if (count === 0) throw new JobLostError(job);
