@@ -92,10 +92,13 @@ async function until(condition: () => boolean | Promise<boolean>) {
   throw new Error(`never came true: ${condition}`);
 }
 
-/** Waits until no job of the source is queued or running. */
-async function jobsDone(sourceId: string) {
+/**
+ * Waits until no job of the source is queued or running (of the shared app's database, or of
+ * `db`). A job is marked done just after its source, so a ready source does not mean that yet.
+ */
+async function jobsDone(sourceId: string, db: TestApp['db'] = t.db) {
   for (let i = 0; i < 300; i++) {
-    if ((await t.db.prisma.job.count({ where: { sourceId, status: { in: ['queued', 'running'] } } })) === 0) return;
+    if ((await db.prisma.job.count({ where: { sourceId, status: { in: ['queued', 'running'] } } })) === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`the jobs of ${sourceId} never finished`);
@@ -476,6 +479,7 @@ describe('background jobs', () => {
     expect((await t.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: queued.id } })).status).toBe('pending');
     // The test app's own worker (a second instance on the same database) picks it up.
     expect((await settled('qa', queued.id)).status).toBe('ready');
+    await jobsDone(queued.id);
     const jobs = await t.db.prisma.job.findMany({ where: { sourceId: queued.id } });
     expect(jobs).toEqual([expect.objectContaining({ status: 'done', attempts: 1 })]);
   });
@@ -518,6 +522,7 @@ describe('background jobs', () => {
     try {
       expect(await settled('qa', once)).toMatchObject({ status: 'ready', chunk_count: 1 });
       expect(await settled('qa', thrice)).toMatchObject({ status: 'failed', error: expect.stringMatching(/interrupted 3 times/) });
+      await jobsDone(once);
       expect(await t.db.prisma.job.findMany({ where: { sourceId: { in: [once, thrice] } }, orderBy: { attempts: 'asc' } })).toEqual([
         expect.objectContaining({ status: 'done', attempts: 2 }),
         expect.objectContaining({ status: 'failed', attempts: 3 }),
@@ -589,6 +594,7 @@ describe('embeddings that come later', () => {
       missing.ollama.setBehavior({ models: ['llama3.2', 'nomic-embed-text', 'mxbai-embed-large'], embeddingDimensions: 32 });
       await restartAndAsk('mxbai-embed-large');
       expect((await passage()).embedding).toHaveLength(32);
+      await jobsDone(sourceId, missing.db);
       const jobs = await missing.db.prisma.job.findMany({ where: { sourceId }, orderBy: { createdAt: 'asc' } });
       expect(jobs.map((job) => [job.kind, job.status, job.priority])).toEqual([['ingest', 'done', 0], ['embed', 'done', 1], ['embed', 'done', 1]]);
     } finally {

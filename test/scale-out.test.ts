@@ -118,11 +118,13 @@ test('ingestion jobs are shared between instances and none runs twice', async ()
     sources.push(await service.addQa(viewer, { question: `Question number ${i} about lockers?`, answer: `Locker ${i} is on floor ${i % 3}.` }));
   }
   const ids = sources.map((source) => source.id);
+  // A job is marked done just after its source is ready: wait for the jobs.
   for (let i = 0; i < 200; i++) {
-    const ready = await a.db.prisma.knowledgeSource.count({ where: { id: { in: ids }, status: 'ready' } });
-    if (ready === ids.length) break;
+    const done = await a.db.prisma.job.count({ where: { sourceId: { in: ids }, status: { notIn: ['queued', 'running'] } } });
+    if (done === ids.length) break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  expect(await a.db.prisma.knowledgeSource.count({ where: { id: { in: ids }, status: 'ready' } })).toBe(ids.length);
   const jobs = await a.db.prisma.job.findMany({ where: { sourceId: { in: ids } } });
   expect(jobs).toHaveLength(12);
   expect(jobs.every((job) => job.status === 'done' && job.attempts === 1)).toBe(true);
@@ -172,7 +174,8 @@ test('a job whose instance stopped answering is taken over once its lock goes st
 
   const third = await startInstance(); // looks for stale jobs as it starts
   instances.push(third);
-  for (let i = 0; i < 100 && (await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: stale } })).status !== 'ready'; i++) {
+  // The job is marked done just after its source is ready: wait for the job.
+  for (let i = 0; i < 100 && (await a.db.prisma.job.findFirstOrThrow({ where: { sourceId: stale } })).status !== 'done'; i++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   expect(await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: stale } })).toMatchObject({ status: 'ready', chunkCount: 1 });
