@@ -39,6 +39,20 @@ export function answersFrom(assistantId: string | null): Prisma.Sql {
 }
 
 /**
+ * Whatever writes a source's passages (two ingestions, say a sync asked while one
+ * runs; an ingestion and a late embedding) takes turns on the source's row, so
+ * that the second sees the first's passages instead of writing beside them.
+ */
+async function lockSource(tx: Prisma.TransactionClient, sourceId: string) {
+  await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${sourceId}::uuid FOR UPDATE`;
+}
+
+/** An embedding as a PostgreSQL array literal (`{}` for none), for bulk writes through unnest. */
+function floatArray(embedding: number[]): string {
+  return `{${embedding.join(',')}}`;
+}
+
+/**
  * Stores a source's passages in place of the old ones, with their embeddings when
  * there are any. Each passage is written once, search terms and vector included:
  * PGlite runs no autovacuum, so every rewrite would leave a dead row behind.
@@ -59,12 +73,10 @@ export async function replacePassages(
     beforeWrite?: (tx: Prisma.TransactionClient) => Promise<void>;
   },
 ): Promise<number> {
-  const vectors = passages.map((_, i) => `{${embeddings?.[i]?.join(',') ?? ''}}`);
+  const vectors = passages.map((_, i) => floatArray(embeddings?.[i] ?? []));
   await prisma.$transaction(async (tx) => {
-    // Two ingestions of one source (say, a sync asked while one runs) take turns, so the
-    // second replaces the first's passages instead of adding to them. The source's row
-    // first, then the job's (beforeWrite): the order in which deleting a source takes them.
-    await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
+    // The source's row first, then the job's (beforeWrite): the order in which deleting a source takes them.
+    await lockSource(tx, source.id);
     await beforeWrite?.(tx);
     await tx.knowledgeChunk.deleteMany({ where: { sourceId: source.id } });
     // With the passages, so that the source never claims a model for passages it did not embed.
@@ -96,11 +108,11 @@ export async function storeEmbeddings(
   { model, vectorColumn }: { model: string; vectorColumn: boolean },
 ): Promise<boolean> {
   return prisma.$transaction(async (tx) => {
-    await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
+    await lockSource(tx, source.id);
     const current = await tx.knowledgeChunk.findMany({ where: { sourceId: source.id }, select: { id: true } });
     const ids = new Set(passages.map((passage) => passage.id));
     if (current.length !== ids.size || current.some(({ id }) => !ids.has(id))) return false;
-    const vectors = passages.map((passage) => `{${passage.embedding.join(',')}}`);
+    const vectors = passages.map((passage) => floatArray(passage.embedding));
     await tx.$executeRaw`
       UPDATE "KnowledgeChunk" c
       SET embedding = p.vector::float8[] ${vectorColumn ? Prisma.sql`, "embeddingVec" = p.vector::float8[]::vector` : Prisma.empty}
