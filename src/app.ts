@@ -17,7 +17,9 @@ import { useAuthFailureReport, type AuthOutcome } from './http/auth-failures.ts'
 import { createCors } from './http/cors.ts';
 import { createGate, credentialsFrom, type Admission } from './http/gate.ts';
 import { useInputGuard } from './http/input-guard.ts';
-import { createRateLimits, rateLimitHeaders } from './http/rate-limit.ts';
+import { useQueryShapeLimit } from './http/query-shape.ts';
+import { createClientAddress } from './http/client-address.ts';
+import { createRateLimits, rateLimitHeaders, RateLimitedError, type RateLimitState } from './http/rate-limit.ts';
 import { attachWebSockets } from './http/websocket.ts';
 import { createLlm, type Llm } from './llm/ollama.ts';
 import { createRestHandler, errorResponse, REST_PREFIX, type Operations } from './rest/handler.ts';
@@ -55,7 +57,11 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
         exclusiveDatabase: db.kind === 'pglite',
       })
     : null;
-  const rateLimits = createRateLimits({ redis });
+  const rateLimits = createRateLimits({
+    redis,
+    budgets: { widgetPerHour: config.widgetRateLimitPerHour, addressPerHour: config.addressRateLimitPerHour, visitorPerHour: config.visitorRateLimitPerHour },
+  });
+  const clientAddressOf = createClientAddress(config.trustProxy);
   const gate = createGate({ services, rateLimits });
   const cors = createCors(config.corsOrigins);
   const rest = createRestHandler({ bodyMaxBytes: config.bodyMaxBytes, uploadMaxBytes: config.uploadMaxBytes });
@@ -69,15 +75,16 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     graphiql: { title: 'Assistant gateway', headers: '{\n  "X-API-Key": "",\n  "X-API-Secret": ""\n}' },
     renderGraphiQL,
     logging: 'warn',
-    context: ({ viewer, requestId, signal, chargeOrganization }) => ({
+    context: ({ viewer, requestId, signal, chargeWidget }) => ({
       viewer,
       requestId,
       signal,
-      chargeOrganization,
+      chargeWidget,
       services,
       prisma: db.prisma,
     }),
     plugins: [
+      useQueryShapeLimit(),
       EnvelopArmorPlugin({
         maxDepth: { n: 10, ignoreIntrospection: true },
         maxAliases: { n: 15 },
@@ -104,7 +111,7 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
   }
 
   function edgeContext(request: Request, admission: Admission, requestId: string): EdgeContext {
-    return { viewer: admission.viewer, requestId, signal: request.signal, chargeOrganization: admission.chargeOrganization };
+    return { viewer: admission.viewer, requestId, signal: request.signal, chargeWidget: admission.chargeWidget };
   }
 
   function graphqlError(error: AppError): Response {
@@ -113,23 +120,26 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     return jsonResponse({ errors: [{ message: error.message, extensions: { code: error.extensions.code } }] }, statusOf(error.extensions.code), headers);
   }
 
-  async function route(request: Request, url: URL, requestId: string, clientAddress: string, admission: { current?: Admission }) {
+  /** `counted` collects the budgets the request was counted against, for the response's headers. */
+  async function route(request: Request, url: URL, requestId: string, clientAddress: string, counted: RateLimitState[]) {
     const isRest = url.pathname === REST_PREFIX || url.pathname.startsWith(`${REST_PREFIX}/`);
     if (url.pathname === GRAPHQL_PATH || isRest) {
       const resolved = isRest ? rest.resolve(request, url) : null;
       if (resolved instanceof Response) return resolved;
       const render = isRest ? errorResponse : graphqlError;
+      let admission: Admission;
       try {
-        admission.current = await gate.admit(credentialsFrom(request.headers), clientAddress);
+        admission = await gate.admit(credentialsFrom(request.headers), clientAddress);
       } catch (error) {
         if (!(error instanceof AppError)) throw error;
-        admission.current = { viewer: null, rateLimit: (error as { rateLimit?: never }).rateLimit, chargeOrganization: async () => {} };
+        if (error instanceof RateLimitedError) counted.push(error.state);
         return render(error);
       }
       const authOutcome: AuthOutcome = { unauthenticated: false };
-      const edge = { ...edgeContext(request, admission.current, requestId), authOutcome };
+      const edge = { ...edgeContext(request, admission, requestId), authOutcome };
       const response = resolved ? await rest.run(request, url, resolved, operationsFor(request, edge)) : await graphql(request, edge);
-      const refusal = admission.current.refusal;
+      counted.push(...admission.rateLimits);
+      const refusal = admission.refusal;
       if (refusal && !isRest) {
         // Counted only once the operation ran (a widget token's organization is known then); refused all the same.
         await response.body?.cancel();
@@ -139,9 +149,9 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
         try {
           await rateLimits.chargeFailedAuth(clientAddress);
         } catch (error) {
-          if (!(error instanceof AppError)) throw error;
+          if (!(error instanceof RateLimitedError)) throw error;
           await response.body?.cancel();
-          admission.current.rateLimit = (error as { rateLimit?: never }).rateLimit;
+          counted.splice(0, counted.length, error.state);
           return render(error);
         }
       }
@@ -188,12 +198,12 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     const origin = request.headers.get('origin');
     if (request.method === 'OPTIONS') return cors.preflight(request);
     const requestId = request.headers.get('x-request-id')?.slice(0, 100) || randomUUID();
-    const clientAddress = serverContext.req?.socket.remoteAddress ?? 'local';
+    const clientAddress = clientAddressOf(serverContext.req);
     const url = new URL(request.url);
-    const admission: { current?: Admission } = {};
+    const counted: RateLimitState[] = [];
     let response: Response;
     try {
-      response = await route(request, url, requestId, clientAddress, admission);
+      response = await route(request, url, requestId, clientAddress, counted);
     } catch (error) {
       console.error(`[${requestId}] ${request.method} ${url.pathname} failed:`, error);
       response = jsonResponse(
@@ -203,8 +213,7 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     }
     const headers = new Headers(response.headers);
     for (const [name, value] of Object.entries(cors.headers(origin))) headers.set(name, value);
-    const rateLimit = admission.current?.rateLimit;
-    if (rateLimit) for (const [name, value] of Object.entries(rateLimitHeaders(rateLimit))) headers.set(name, value);
+    for (const [name, value] of Object.entries(rateLimitHeaders(counted))) headers.set(name, value);
     headers.set('X-Request-Id', requestId);
     // A body refused for its size was not read to the end: the connection cannot carry another request.
     if (response.status === 413) headers.set('Connection', 'close');
@@ -222,7 +231,8 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     services,
     yoga,
     /** Serves GraphQL over WebSocket (graphql-ws) on this HTTP server, at /graphql. */
-    attachWebSockets: (server: Server) => attachWebSockets({ server, path: GRAPHQL_PATH, yoga, gate, cors, maxPayload: config.bodyMaxBytes }),
+    attachWebSockets: (server: Server) =>
+      attachWebSockets({ server, path: GRAPHQL_PATH, yoga, gate, cors, clientAddressOf, maxPayload: config.bodyMaxBytes }),
     /** Stops background jobs and releases what the app holds beyond the database (the Redis subscriber of chat events). */
     close: async () => {
       await worker?.stop();

@@ -1,6 +1,7 @@
 // The one place that reads process.env. Parsed once at start-up into a typed
 // object; a wrong value stops start-up with a message naming the variable.
 import path from 'node:path';
+import proxyAddr from 'proxy-addr';
 import { parseAllowHosts } from './knowledge/address-policy.ts';
 
 export type Config = {
@@ -19,8 +20,18 @@ export type Config = {
   ollamaContextLength: number;
   /** Unset: any origin is echoed back (with credentials allowed). */
   corsOrigins?: string[];
-  /** Default hourly request budget of new organizations. */
+  /** Default hourly request budget of new organizations (spent by their API keys). */
   rateLimitPerHour: number;
+  /** Widget requests (tokens and visitors' calls) per organization per hour. */
+  widgetRateLimitPerHour: number;
+  /** Anonymous and widget requests per client address per hour. */
+  addressRateLimitPerHour: number;
+  /** Calls per widget visitor per hour. */
+  visitorRateLimitPerHour: number;
+  /** Proxies whose X-Forwarded-For names the client (proxy-addr's trust list); empty: the socket's peer is the client. */
+  trustProxy: string[];
+  /** How long a retired widget signing key still verifies the tokens it signed (seconds). */
+  widgetKeyGraceSeconds: number;
   maxConcurrentGenerations: number;
   generationQueueSize: number;
   uploadMaxBytes: number;
@@ -87,6 +98,16 @@ function boolean(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(`${name} must be true or false, got "${raw}".`);
 }
 
+function trustProxy(env: Env): string[] {
+  const entries = list(env, 'TRUST_PROXY') ?? [];
+  try {
+    proxyAddr.compile(entries);
+  } catch (error) {
+    throw new ConfigError(`TRUST_PROXY must list addresses, CIDR ranges or loopback/linklocal/uniquelocal: ${(error as Error).message}`);
+  }
+  return entries;
+}
+
 function allowHosts(env: Env): string[] {
   try {
     return parseAllowHosts(env.KNOWLEDGE_URL_ALLOW_HOSTS);
@@ -114,6 +135,11 @@ export function loadConfig(env: Env = process.env): Config {
     ollamaContextLength: integer(env, 'OLLAMA_NUM_CTX', 8192, 512, 1_048_576),
     corsOrigins: origins?.includes('*') ? undefined : origins,
     rateLimitPerHour: integer(env, 'RATE_LIMIT_PER_HOUR', 1000, 1),
+    widgetRateLimitPerHour: integer(env, 'WIDGET_RATE_LIMIT_PER_HOUR', 10_000, 1),
+    addressRateLimitPerHour: integer(env, 'ADDRESS_RATE_LIMIT_PER_HOUR', 600, 1),
+    visitorRateLimitPerHour: integer(env, 'VISITOR_RATE_LIMIT_PER_HOUR', 300, 1),
+    trustProxy: trustProxy(env),
+    widgetKeyGraceSeconds: integer(env, 'WIDGET_KEY_GRACE_SECONDS', 3600, 0),
     maxConcurrentGenerations: integer(env, 'MAX_CONCURRENT_GENERATIONS', 4, 1, 10_000),
     generationQueueSize: integer(env, 'GENERATION_QUEUE_SIZE', 64, 0, 1_000_000),
     uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 20 * 1024 * 1024, 1),

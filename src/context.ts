@@ -1,7 +1,6 @@
 // The one context every GraphQL operation runs with, over HTTP, REST and
 // WebSocket alike. The viewer is resolved once at the edge (src/http/auth.ts).
 import type { PrismaClient } from '../generated/prisma/client.ts';
-import type { OrganizationAuth } from './services/organization.ts';
 import type { Services } from './services/services.ts';
 import type { Viewer } from './services/viewer.ts';
 
@@ -14,12 +13,12 @@ export type Context = {
   /** Aborted when the client goes away (HTTP request closed, subscription ended). */
   signal?: AbortSignal;
   /**
-   * Counts this request against an organization's rate limit when the edge
-   * could not (no credentials yet, as when a widget token is requested).
-   * Throws RATE_LIMITED over the limit; charges a request at most once.
+   * Counts this anonymous request against an organization's widget budget when
+   * the edge could not know the organization (a widget token asked for with a
+   * client id). Throws RATE_LIMITED over the limit; charges a request at most once.
    */
-  chargeOrganization?: (organization: OrganizationAuth) => Promise<void>;
+  chargeWidget?: (organizationId: string) => Promise<void>;
 };
 
 /** What the edge hands to Yoga for each request, on top of Yoga's own context. */
-export type EdgeContext = Pick<Context, 'viewer' | 'requestId' | 'signal' | 'chargeOrganization'>;
+export type EdgeContext = Pick<Context, 'viewer' | 'requestId' | 'signal' | 'chargeWidget'>;

@@ -28,6 +28,8 @@ export type AppErrorExtensions = {
   errors?: FieldError[];
   /** Seconds after which a retry may succeed (429, 503). */
   retryAfter?: number;
+  /** The HTTP status Yoga answers with, where the GraphQL-over-HTTP default (200 for application/json) would hide the refusal. */
+  http?: { status: number };
 };
 
 /**

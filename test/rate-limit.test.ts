@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp, type App } from '../src/app.ts';
+import type { Config } from '../src/config.ts';
 import { FAILED_AUTH_POINTS } from '../src/http/rate-limit.ts';
 import { createLlm } from '../src/llm/ollama.ts';
 import { authHeaders, BASE, createTestApp, type Credentials, type TestApp } from './utils/app.ts';
@@ -48,8 +49,8 @@ function graphql(app: Pick<App, 'fetch'>, query: string, auth: Auth, variables: 
 const remaining = (response: Response) => Number(response.headers.get('x-ratelimit-remaining'));
 
 /** Another instance on the same database, with its own counters (or Redis's). */
-function newApp(options: { redis?: Redis } = {}): App {
-  const app = buildApp({ config: t.config, db: t.db, llm: createLlm({ host: t.config.ollamaHost }), ...options });
+function newApp({ config = t.config, redis }: { config?: Config; redis?: Redis } = {}): App {
+  const app = buildApp({ config, db: t.db, llm: createLlm({ host: t.config.ollamaHost }), redis });
   extraApps.push(app);
   return app;
 }
@@ -153,39 +154,81 @@ describe('what counts', () => {
     expect((await rest(t.app, 'GET', '/api/v1/assistants/', org)).status).toBe(429);
   });
 
-  test('widget-token requests count against the organization of their client id, and so do the visitor\'s calls', async () => {
+  test('widget tokens and visitors\' calls never spend the organization\'s API-key budget', async () => {
     const org = await t.createOrg('Widget budget', 3);
     const issued = await rest(t.app, 'POST', '/api/v1/auth/widget-token', null, { client_id: org.clientId });
     expect(issued.status).toBe(200);
-    expect(issued.headers.get('x-ratelimit-limit')).toBe('3');
-    expect(remaining(issued)).toBe(2);
+    // Counted against the widget's own budgets, named in the headers.
+    expect(issued.headers.get('ratelimit-policy')).toMatch(/"address";q=\d+;w=3600, "widget";q=\d+;w=3600/);
     const { token } = await issued.json();
+    for (let i = 0; i < 5; i++) expect((await rest(t.app, 'GET', '/api/v1/assistants/', { token })).status).toBe(200);
     const asVisitor = await rest(t.app, 'GET', '/api/v1/assistants/', { token });
-    expect(remaining(asVisitor)).toBe(1);
-    const again = await rest(t.app, 'POST', '/api/v1/auth/widget-token', null, { client_id: org.clientId });
-    expect(remaining(again)).toBe(0);
-
-    const refused = await rest(t.app, 'POST', '/api/v1/auth/widget-token', null, { client_id: org.clientId });
-    expect(refused.status).toBe(429);
-    expect(await refused.json()).toMatchObject({ status: 'error', status_code: 429, data: null });
-    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
-    // The organization's API key shares the exhausted budget.
-    expect((await rest(t.app, 'GET', '/api/v1/assistants/', org)).status).toBe(429);
-    expect((await rest(t.app, 'GET', '/api/v1/assistants/', { token })).status).toBe(429);
+    expect(asVisitor.headers.get('ratelimit-policy')).toMatch(/"visitor";q=\d+;w=3600/);
+    // Seven widget requests later, the API key still has its whole budget of 3.
+    const asBackend = await rest(t.app, 'GET', '/api/v1/assistants/', org);
+    expect(asBackend.status).toBe(200);
+    expect(asBackend.headers.get('ratelimit-policy')).toBe('"org";q=3;w=3600');
+    expect(remaining(asBackend)).toBe(2);
   });
 
-  test('a widget token requested over GraphQL past the limit is a 429 with Retry-After too', async () => {
-    const org = await t.createOrg('Widget over GraphQL', 1);
+  test('1,000 anonymous widget-token requests from one address cost that address, not the organization', async () => {
+    const app = newApp();
+    const org = await t.createOrg('Flooded from one address', 1000);
+    const statuses = new Map<number, number>();
+    let refusal: Response | undefined;
+    for (let i = 0; i < 1000; i++) {
+      const response = await rest(app, 'POST', '/api/v1/auth/widget-token', null, { client_id: org.clientId });
+      statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+      if (response.status === 429) refusal ??= response;
+      else await response.body?.cancel();
+    }
+    expect(statuses.get(200)).toBe(t.config.addressRateLimitPerHour);
+    expect(statuses.get(429)).toBe(1000 - t.config.addressRateLimitPerHour);
+    const body = await refusal!.json();
+    expect(body).toMatchObject({ status: 'error', status_code: 429, data: null });
+    expect(body.detail).toMatch(/This address has used its \d+ anonymous and widget requests/);
+    expect(refusal!.headers.get('ratelimit-policy')).toMatch(/^"address";/);
+    // The organization's backend is untouched, and so is its widget budget elsewhere.
+    const backend = await rest(app, 'GET', '/api/v1/assistants/', org);
+    expect(backend.status).toBe(200);
+    expect(remaining(backend)).toBe(999);
+  });
+
+  test('a widget token requested over GraphQL past a budget is a 429 with Retry-After too', async () => {
+    const app = newApp({ config: { ...t.config, widgetRateLimitPerHour: 1 } });
+    const org = await t.createOrg('Widget over GraphQL', 100);
     const query = 'mutation ($c: String!) { createWidgetToken(clientId: $c) { token } }';
-    const first = await graphql(t.app, query, null, { c: org.clientId });
+    const first = await graphql(app, query, null, { c: org.clientId });
     expect(first.status).toBe(200);
-    expect(remaining(first)).toBe(0);
-    const refused = await graphql(t.app, query, null, { c: org.clientId });
+    expect(first.headers.get('ratelimit')).toMatch(/"widget";r=0;/);
+    const refused = await graphql(app, query, null, { c: org.clientId });
     const body = await refused.json();
     expect(body.errors?.[0].extensions.code).toBe('RATE_LIMITED');
+    expect(body.errors?.[0].message).toMatch(/widget has used its 1 requests/);
     expect(body.data?.createWidgetToken ?? null).toBeNull();
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // The widget's budget is spent; the API key's is not.
+    expect((await rest(app, 'GET', '/api/v1/assistants/', org)).status).toBe(200);
+  });
+
+  test('each visitor has a budget of its own, and anonymous requests are metered per address', async () => {
+    const app = newApp({ config: { ...t.config, visitorRateLimitPerHour: 2, addressRateLimitPerHour: 8 } });
+    const org = await t.createOrg('Visitors', 100);
+    const mint = async () => (await (await rest(app, 'POST', '/api/v1/auth/widget-token', null, { client_id: org.clientId })).json()).token;
+    const [first, second] = [await mint(), await mint()];
+    expect((await rest(app, 'GET', '/api/v1/assistants/', { token: first })).status).toBe(200);
+    expect((await rest(app, 'GET', '/api/v1/assistants/', { token: first })).status).toBe(200);
+    const refused = await rest(app, 'GET', '/api/v1/assistants/', { token: first });
+    expect(refused.status).toBe(429);
+    expect((await refused.json()).detail).toMatch(/This visitor has used its 2 requests/);
+    expect((await rest(app, 'GET', '/api/v1/assistants/', { token: second })).status).toBe(200);
+    // Two mints and four visitor calls used 6 of the address's 8; anonymous GraphQL counts there too.
+    const anonymous = await graphql(app, '{ __typename }', null);
+    expect(anonymous.status).toBe(200);
+    expect(anonymous.headers.get('ratelimit')).toMatch(/^"address";r=1;t=\d+$/);
+    expect((await graphql(app, '{ __typename }', null)).status).toBe(200);
+    expect((await graphql(app, '{ __typename }', null)).status).toBe(429);
   });
 
   test('preflight requests are free', async () => {
@@ -224,6 +267,19 @@ describe('failed authentication', () => {
     const overGraphql = await graphql(app, '{ assistants { total } }', wrong);
     expect(overGraphql.status).toBe(429);
     expect((await overGraphql.json()).errors[0].extensions.code).toBe('RATE_LIMITED');
+  });
+
+  test('valid credentials are never refused because others failed from the same address', async () => {
+    const app = newApp();
+    const victim = await t.createOrg('Behind the same NAT', 50);
+    const token = (await (await rest(app, 'POST', '/api/v1/auth/widget-token', null, { client_id: victim.clientId })).json()).token;
+    for (let i = 0; i <= FAILED_AUTH_POINTS; i++) await rest(app, 'GET', '/api/v1/assistants/', { ...victim, clientSecret: 'cs_guess' });
+    expect((await rest(app, 'GET', '/api/v1/assistants/', { ...victim, clientSecret: 'cs_guess' })).status).toBe(429);
+    expect((await rest(app, 'GET', '/api/v1/assistants/', { token: 'not.a.token' })).status).toBe(429);
+    // The right secret and a valid widget token still pass, on REST and GraphQL.
+    expect((await rest(app, 'GET', '/api/v1/assistants/', victim)).status).toBe(200);
+    expect((await graphql(app, '{ assistants { total } }', victim)).status).toBe(200);
+    expect((await rest(app, 'GET', '/api/v1/assistants/', { token })).status).toBe(200);
   });
 
   test('failed attempts do not use up the organization\'s own budget', async () => {
@@ -296,6 +352,41 @@ describe('failed authentication on other paths', () => {
       await sockets.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe('behind a reverse proxy', () => {
+  test('with TRUST_PROXY, each forwarded client address has its own budget; without it, the header is ignored', async () => {
+    const serve = async (config: Config) => {
+      const app = newApp({ config });
+      const server = createServer(app.nodeHandler);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as AddressInfo;
+      const mint = (forwardedFor: string) =>
+        fetch(`http://127.0.0.1:${port}/api/v1/auth/widget-token`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': forwardedFor },
+          body: JSON.stringify({ client_id: t.org.clientId }),
+        }).then((response) => response.status);
+      return { mint, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+    };
+    const proxied = await serve({ ...t.config, addressRateLimitPerHour: 2, trustProxy: ['loopback'] });
+    try {
+      expect([await proxied.mint('203.0.113.7'), await proxied.mint('203.0.113.7'), await proxied.mint('203.0.113.7')]).toEqual([200, 200, 429]);
+      expect(await proxied.mint('198.51.100.20')).toBe(200);
+      // One IPv6 host holds a /64: a new address in it is the same client.
+      expect([await proxied.mint('2001:db8:1:2::1'), await proxied.mint('2001:db8:1:2::ffff')]).toEqual([200, 200]);
+      expect(await proxied.mint('2001:db8:1:2:abcd::9')).toBe(429);
+    } finally {
+      await proxied.close();
+    }
+    const direct = await serve({ ...t.config, addressRateLimitPerHour: 2 });
+    try {
+      // A client cannot pose as many addresses by writing the header itself.
+      expect([await direct.mint('203.0.113.1'), await direct.mint('203.0.113.2'), await direct.mint('203.0.113.3')]).toEqual([200, 200, 429]);
+    } finally {
+      await direct.close();
     }
   });
 });

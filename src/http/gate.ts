@@ -1,25 +1,28 @@
 // Admission of every request, on every surface (GraphQL over HTTP, REST,
 // WebSocket operations): resolve who is calling, once, and count the request
-// against its organization's budget. Failures are AppErrors (401, 429) that
-// each surface renders in its own format.
+// against the budgets of whoever spends it (src/http/rate-limit.ts): an API
+// key its organization's limit; a widget visitor its address, itself and its
+// organization's widget budget; an anonymous caller its address. Failures are
+// AppErrors (401, 429) that each surface renders in its own format.
 import { AppError } from '../errors.ts';
-import type { OrganizationAuth } from '../services/organization.ts';
 import type { Services } from '../services/services.ts';
 import type { Viewer } from '../services/viewer.ts';
-import type { RateLimitState, RateLimits } from './rate-limit.ts';
+import { RateLimitedError, type RateLimitState, type RateLimits } from './rate-limit.ts';
 
 export type Credentials = { apiKey?: string | null; apiSecret?: string | null; authorization?: string | null };
 
 export type Admission = {
   viewer: Viewer | null;
-  /** Set once the request has been counted; its headers go on the response. */
-  rateLimit?: RateLimitState;
-  /** Counts the request against an organization found later (widget-token requests). */
-  chargeOrganization: (organization: OrganizationAuth) => Promise<void>;
-  /** Set when chargeOrganization refused the request (RATE_LIMITED), so the edge answers 429 whatever ran. */
-  refusal?: AppError;
+  /** Every budget the request was counted against; their headers go on the response. */
+  rateLimits: RateLimitState[];
+  /**
+   * Counts an anonymous request against the widget budget of an organization
+   * found later (a widget token asked for with its client id); at most once.
+   */
+  chargeWidget: (organizationId: string) => Promise<void>;
+  /** Set when chargeWidget refused the request, so the edge answers 429 whatever ran. */
+  refusal?: RateLimitedError;
 };
-
 const BEARER = /^Bearer\s+(\S+)$/i;
 
 export function createGate({ services, rateLimits }: { services: Services; rateLimits: RateLimits }) {
@@ -46,14 +49,16 @@ export function createGate({ services, rateLimits }: { services: Services; rateL
     return null;
   }
 
-  /** As identify, but a failure counts against the client address (RATE_LIMITED past the allowance). */
+  /**
+   * As identify, but a failure counts against the client address: past the
+   * allowance, wrong credentials get 429 instead of 401. Valid ones always pass,
+   * whatever others sent from the same address.
+   */
   async function authenticate(credentials: Credentials, clientAddress: string): Promise<Viewer | null> {
-    const presented = Boolean(credentials.apiKey || credentials.apiSecret || credentials.authorization);
-    if (presented) await rateLimits.refuseAfterFailures(clientAddress);
     try {
       return await identify(credentials);
     } catch (error) {
-      await rateLimits.chargeFailedAuth(clientAddress);
+      if (error instanceof AppError && error.extensions.code === 'UNAUTHENTICATED') await rateLimits.chargeFailedAuth(clientAddress);
       throw error;
     }
   }
@@ -69,20 +74,35 @@ export function createGate({ services, rateLimits }: { services: Services; rateL
      */
     async admit(credentials: Credentials, clientAddress: string): Promise<Admission> {
       const viewer = await authenticate(credentials, clientAddress);
-      const admission: Admission = {
-        viewer,
-        async chargeOrganization(organization) {
-          if (admission.rateLimit) return;
-          try {
-            admission.rateLimit = await rateLimits.chargeOrganization(organization.id, organization.rateLimitPerHour);
-          } catch (error) {
-            admission.rateLimit = (error as { rateLimit?: RateLimitState }).rateLimit;
-            if (error instanceof AppError) admission.refusal = error;
-            throw error;
+      const admission: Admission = { viewer, rateLimits: [], chargeWidget };
+      let widgetCharged = false;
+      async function count(charge: () => Promise<RateLimitState>) {
+        try {
+          admission.rateLimits.push(await charge());
+        } catch (error) {
+          if (error instanceof RateLimitedError) {
+            admission.rateLimits.push(error.state);
+            admission.refusal = error;
           }
-        },
-      };
-      if (viewer) await admission.chargeOrganization({ id: viewer.organizationId, rateLimitPerHour: viewer.rateLimitPerHour });
+          throw error;
+        }
+      }
+      async function chargeWidget(organizationId: string) {
+        // An API key spends its own budget, even when its backend asks for widget tokens.
+        if (widgetCharged || viewer?.kind === 'apiKey') return;
+        widgetCharged = true;
+        await count(() => rateLimits.chargeWidget(organizationId));
+      }
+      if (viewer?.kind === 'apiKey') {
+        await count(() => rateLimits.chargeOrganization(viewer.organizationId, viewer.rateLimitPerHour));
+        return admission;
+      }
+      // The address first: a flood from one address is refused before it costs the organization anything.
+      await count(() => rateLimits.chargeAddress(clientAddress));
+      if (viewer) {
+        await count(() => rateLimits.chargeVisitor(viewer.organizationId, viewer.subject));
+        await chargeWidget(viewer.organizationId);
+      }
       return admission;
     },
   };

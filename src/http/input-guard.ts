@@ -2,6 +2,8 @@
 // and GraphQL alike (REST runs its operations through the same plugins):
 //   - the NUL character (\u0000): PostgreSQL text and jsonb cannot store it, so
 //     it would otherwise surface as a database error (a 500);
+//   - a lone UTF-16 surrogate ("\udc00" in JSON): it is no character at all, and
+//     PostgreSQL's JSON parser refuses it (a 500 from any jsonb field);
 //   - JSON nested absurdly deep: serialising it overflows the stack (a 500).
 // Each becomes a 422 (VALIDATION_FAILED) naming the field.
 import { Kind, type DocumentNode, type ValueNode } from 'graphql';
@@ -12,9 +14,19 @@ import { invalid, type AppError, type FieldError } from '../errors.ts';
 export const MAX_INPUT_DEPTH = 64;
 
 const NUL_MESSAGE = 'must not contain the NUL character (\\u0000)';
+const SURROGATE_MESSAGE = 'must not contain a lone UTF-16 surrogate (\\ud800 to \\udfff without its pair): it encodes no character';
+
 const DEPTH_MESSAGE = `is nested too deeply (at most ${MAX_INPUT_DEPTH} levels of objects and lists)`;
 
-const printable = (key: string) => key.replaceAll('\u0000', '\\u0000');
+/** Why a string cannot be stored, or null. */
+function stringProblem(value: string): string | null {
+  if (value.includes('\u0000')) return NUL_MESSAGE;
+  if (!value.isWellFormed()) return SURROGATE_MESSAGE;
+  return null;
+}
+
+/** A key as it can be shown in an error (which is itself JSON, and stored in logs). */
+const printable = (key: string) => key.replaceAll('\u0000', '\\u0000').toWellFormed();
 
 /**
  * The first problem in one input value, walked without recursion so that no
@@ -28,7 +40,8 @@ function inspectValue(root: unknown, name: string, isInputObject: boolean): Fiel
   while (stack.length > 0) {
     const { value, path, depth } = stack.pop()!;
     if (typeof value === 'string') {
-      if (value.includes('\u0000')) return { field: path.length > 0 ? path.join('.') : name, message: NUL_MESSAGE };
+      const message = stringProblem(value);
+      if (message) return { field: path.length > 0 ? path.map(printable).join('.') : name, message };
       continue;
     }
     if (typeof value !== 'object' || value === null) continue;
@@ -37,7 +50,8 @@ function inspectValue(root: unknown, name: string, isInputObject: boolean): Fiel
       ? value.map((item, index) => [String(index), item])
       : Object.entries(value as Record<string, unknown>);
     for (const [key, item] of entries) {
-      if (key.includes('\u0000')) return { field: [...path, printable(key)].join('.'), message: NUL_MESSAGE };
+      const message = stringProblem(key);
+      if (message) return { field: [...path, key].map(printable).join('.'), message };
       stack.push({ value: item, path: [...path, key], depth: depth + 1 });
     }
   }
@@ -49,9 +63,8 @@ function inspectLiteral(root: ValueNode, name: string): FieldError | null {
   const stack: Array<{ node: ValueNode; path: string[] }> = [{ node: root, path: isInputName(name) ? [] : [name] }];
   while (stack.length > 0) {
     const { node, path } = stack.pop()!;
-    if (node.kind === Kind.STRING && node.value.includes('\u0000')) {
-      return { field: path.length > 0 ? path.join('.') : name, message: NUL_MESSAGE };
-    }
+    const message = node.kind === Kind.STRING ? stringProblem(node.value) : null;
+    if (message) return { field: path.length > 0 ? path.join('.') : name, message };
     if (node.kind === Kind.OBJECT) for (const field of node.fields) stack.push({ node: field.value, path: [...path, field.name.value] });
     if (node.kind === Kind.LIST) node.values.forEach((value, index) => stack.push({ node: value, path: [...path, String(index)] }));
   }

@@ -1,99 +1,132 @@
-// Request budgets: per organization per hour (its own limit), and per client
-// address for failed authentication. Counters live in rate-limiter-flexible's
-// memory store, or in Redis when REDIS_URL is set, so that every instance
-// counts together; a Redis outage falls back to memory rather than failing.
+// Request budgets, each spent by whoever makes the requests:
+//   - "org": an organization's hourly limit, spent by its API-key traffic only;
+//   - "widget": an organization's budget for its public widget traffic (widget
+//     tokens asked for with its client id, and its visitors' calls), apart from
+//     the API-key budget, so that anyone holding the public client id cannot
+//     lock the organization's own backend out;
+//   - "address": every anonymous or widget request per client address, so that
+//     a flood from one address costs that address before it costs anyone else;
+//   - "visitor": a widget visitor's calls (the token's visitor id);
+//   - "auth-failures": failed authentications per client address.
+// Counters live in rate-limiter-flexible's memory store, or in Redis when
+// REDIS_URL is set, so that every instance counts together; a Redis outage
+// falls back to memory rather than failing.
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { AppError } from '../errors.ts';
 
-const WINDOW_SECONDS = 3600;
-/** Failed authentications a client address may make per window before it is told to wait. */
+const HOUR = 3600;
+/** Failed authentications a client address may make per window before further failures are answered 429. */
 export const FAILED_AUTH_POINTS = 100;
 const FAILED_AUTH_WINDOW_SECONDS = 900;
 
+export type PolicyName = 'org' | 'widget' | 'address' | 'visitor' | 'auth-failures';
+
 export type RateLimitState = {
+  /** The policy's name in the RateLimit headers. */
+  policy: PolicyName;
   limit: number;
   remaining: number;
   /** Seconds until the window resets. */
   resetIn: number;
-  /** The policy's name in the RateLimit headers; "org" (an organization's hourly budget) when absent. */
-  policy?: string;
-  /** The policy's window in seconds; an hour when absent. */
-  window?: number;
+  /** The policy's window in seconds. */
+  window: number;
 };
 
-export function createRateLimits({ redis }: { redis?: Redis }) {
-  // The counter itself never refuses (its ceiling is out of reach): each
-  // organization's own limit is compared below, so changing a limit keeps the count.
-  const counterOptions = { points: Number.MAX_SAFE_INTEGER, duration: WINDOW_SECONDS };
-  const failureOptions = { points: FAILED_AUTH_POINTS, duration: FAILED_AUTH_WINDOW_SECONDS };
-  const store = (options: { points: number; duration: number }, keyPrefix: string): RateLimiterAbstract =>
-    redis
-      ? new RateLimiterRedis({ ...options, keyPrefix, storeClient: redis, insuranceLimiter: new RateLimiterMemory({ ...options, keyPrefix }) })
-      : new RateLimiterMemory({ ...options, keyPrefix });
-  const organizations = store(counterOptions, 'rl:org');
-  const failures = store(failureOptions, 'rl:authfail');
+/** The budgets that are the same for every organization (an organization's own limit is stored with it). */
+export type BudgetConfig = {
+  /** Widget requests per organization per hour (tokens and visitors' calls together). */
+  widgetPerHour: number;
+  /** Anonymous and widget requests per client address per hour. */
+  addressPerHour: number;
+  /** Calls per widget visitor per hour. */
+  visitorPerHour: number;
+};
 
-  return {
-    /** Counts one request; throws RATE_LIMITED (with the state) once over the limit. */
-    async chargeOrganization(organizationId: string, limit: number): Promise<RateLimitState> {
-      const result = await organizations.consume(organizationId, 1);
-      const state = {
-        limit,
-        remaining: Math.max(0, limit - result.consumedPoints),
-        resetIn: Math.max(1, Math.ceil(result.msBeforeNext / 1000)),
-      };
-      if (result.consumedPoints > limit) throw rateLimited(state, `This organization has used its ${limit} requests for this hour.`);
-      return state;
-    },
+const WHAT_RAN_OUT: Record<PolicyName, (limit: number) => string> = {
+  org: (limit) => `This organization has used its ${limit} requests for this hour.`,
+  widget: (limit) => `This organization's widget has used its ${limit} requests for this hour (visitors and widget tokens together).`,
+  address: (limit) => `This address has used its ${limit} anonymous and widget requests for this hour.`,
+  visitor: (limit) => `This visitor has used its ${limit} requests for this hour.`,
+  'auth-failures': () => 'Too many failed authentication attempts from this address.',
+};
 
-    /** Counts a failed authentication from a client address; throws RATE_LIMITED past the allowance. */
-    async chargeFailedAuth(address: string): Promise<void> {
-      try {
-        await failures.consume(address, 1);
-      } catch (error) {
-        if (!(error instanceof RateLimiterRes)) throw error;
-        throw tooManyFailures(error.msBeforeNext);
-      }
-    },
+/** 429, with the state of the budget that ran out (its headers go on the response). */
+export class RateLimitedError extends AppError {
+  readonly state: RateLimitState;
 
-    /**
-     * Throws RATE_LIMITED when the address has used up its failed attempts, so
-     * that it is refused before its next credentials are even checked.
-     */
-    async refuseAfterFailures(address: string): Promise<void> {
-      const used = await failures.get(address);
-      if (used && used.consumedPoints >= FAILED_AUTH_POINTS) throw tooManyFailures(used.msBeforeNext);
-    },
-  };
+  constructor(state: RateLimitState) {
+    super('RATE_LIMITED', `${WHAT_RAN_OUT[state.policy](state.limit)} Retry in ${state.resetIn} seconds.`, { retryAfter: state.resetIn });
+    this.state = state;
+  }
 }
 
-function tooManyFailures(msBeforeNext: number) {
-  const state = {
-    limit: FAILED_AUTH_POINTS,
-    remaining: 0,
-    resetIn: Math.max(1, Math.ceil(msBeforeNext / 1000)),
-    // Not the organization's budget: the allowance of failed attempts per client address.
-    policy: 'auth-failures',
-    window: FAILED_AUTH_WINDOW_SECONDS,
+export function createRateLimits({ redis, budgets }: { redis?: Redis; budgets: BudgetConfig }) {
+  const store = (keyPrefix: string, duration: number): RateLimiterAbstract => {
+    // The counter itself never refuses (its ceiling is out of reach): the limit is
+    // compared in charge(), so changing an organization's limit keeps its count.
+    const options = { points: Number.MAX_SAFE_INTEGER, duration, keyPrefix };
+    return redis
+      ? new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: new RateLimiterMemory(options) })
+      : new RateLimiterMemory(options);
   };
-  return rateLimited(state, 'Too many failed authentication attempts from this address.');
+  const windows: Record<PolicyName, number> = { org: HOUR, widget: HOUR, address: HOUR, visitor: HOUR, 'auth-failures': FAILED_AUTH_WINDOW_SECONDS };
+  const counters: Record<PolicyName, RateLimiterAbstract> = {
+    org: store('rl:org', HOUR),
+    widget: store('rl:widget', HOUR),
+    address: store('rl:addr', HOUR),
+    visitor: store('rl:visitor', HOUR),
+    'auth-failures': store('rl:authfail', FAILED_AUTH_WINDOW_SECONDS),
+  };
+
+  /** Counts one request against a budget; throws RateLimitedError once over the limit. */
+  async function charge(policy: PolicyName, key: string, limit: number): Promise<RateLimitState> {
+    const result = await counters[policy].consume(key, 1);
+    const state: RateLimitState = {
+      policy,
+      limit,
+      remaining: Math.max(0, limit - result.consumedPoints),
+      resetIn: Math.max(1, Math.ceil(result.msBeforeNext / 1000)),
+      window: windows[policy],
+    };
+    if (result.consumedPoints > limit) throw new RateLimitedError(state);
+    return state;
+  }
+
+  return {
+    /** An API-key request, against the organization's own hourly limit. */
+    chargeOrganization: (organizationId: string, limit: number) => charge('org', organizationId, limit),
+    /** A widget request (a token asked for, or a visitor's call), against the organization's widget budget. */
+    chargeWidget: (organizationId: string) => charge('widget', organizationId, budgets.widgetPerHour),
+    /** An anonymous or widget request, against its client address's budget. */
+    chargeAddress: (address: string) => charge('address', address, budgets.addressPerHour),
+    /** A widget visitor's call, against that visitor's budget. */
+    chargeVisitor: (organizationId: string, subject: string) => charge('visitor', `${organizationId}:${subject}`, budgets.visitorPerHour),
+    /**
+     * Counts a failed authentication from a client address; throws
+     * RateLimitedError past the allowance. Valid credentials are never refused
+     * for it: only the failures of an address are answered 429, so a visitor
+     * behind the same address (a NAT, an office) keeps working.
+     */
+    chargeFailedAuth: (address: string) => charge('auth-failures', address, FAILED_AUTH_POINTS),
+  };
 }
 
 export type RateLimits = ReturnType<typeof createRateLimits>;
 
-function rateLimited(state: RateLimitState, reason: string): AppError & { rateLimit: RateLimitState } {
-  const error = new AppError('RATE_LIMITED', `${reason} Retry in ${state.resetIn} seconds.`, { retryAfter: state.resetIn });
-  return Object.assign(error, { rateLimit: state });
-}
-
-/** The headers every counted response carries: GitHub's X-RateLimit-* and the IETF draft fields. */
-export function rateLimitHeaders(state: RateLimitState, now = Date.now()): Record<string, string> {
+/**
+ * The headers every counted response carries: GitHub's X-RateLimit-* for the
+ * budget closest to running out, and the IETF draft fields listing every
+ * budget the request was counted against.
+ */
+export function rateLimitHeaders(states: RateLimitState[], now = Date.now()): Record<string, string> {
+  if (states.length === 0) return {};
+  const tightest = states.reduce((a, b) => (b.remaining < a.remaining ? b : a));
   return {
-    'X-RateLimit-Limit': String(state.limit),
-    'X-RateLimit-Remaining': String(state.remaining),
-    'X-RateLimit-Reset': String(Math.ceil(now / 1000) + state.resetIn),
-    'RateLimit-Policy': `"${state.policy ?? 'org'}";q=${state.limit};w=${state.window ?? WINDOW_SECONDS}`,
-    RateLimit: `"${state.policy ?? 'org'}";r=${state.remaining};t=${state.resetIn}`,
+    'X-RateLimit-Limit': String(tightest.limit),
+    'X-RateLimit-Remaining': String(tightest.remaining),
+    'X-RateLimit-Reset': String(Math.ceil(now / 1000) + tightest.resetIn),
+    'RateLimit-Policy': states.map((s) => `"${s.policy}";q=${s.limit};w=${s.window}`).join(', '),
+    RateLimit: states.map((s) => `"${s.policy}";r=${s.remaining};t=${s.resetIn}`).join(', '),
   };
 }

@@ -12,6 +12,7 @@ import type { YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer } from 'ws';
 import type { EdgeContext } from '../context.ts';
 import { AppError } from '../errors.ts';
+import type { ClientAddressOf } from './client-address.ts';
 import type { Cors } from './cors.ts';
 import type { Credentials, Gate } from './gate.ts';
 
@@ -21,6 +22,8 @@ export type WebSocketOptions = {
   yoga: YogaServerInstance<any, any>;
   gate: Gate;
   cors: Cors;
+  /** The key of the client's address, as the HTTP edge computes it (per-address budgets). */
+  clientAddressOf: ClientAddressOf;
   /** Largest message accepted, in bytes (the ws default of 100 MB invites abuse). */
   maxPayload?: number;
   /** Time a client has to send connection_init, in milliseconds. */
@@ -44,7 +47,7 @@ function credentialsFrom(payload: Record<string, unknown> | undefined): Credenti
 
 type Extra = { credentials?: Credentials; closed?: AbortController };
 
-export function attachWebSockets({ server, path, yoga, gate, cors, maxPayload = 64 * 1024, connectionInitWaitTimeout = 5_000 }: WebSocketOptions) {
+export function attachWebSockets({ server, path, yoga, gate, cors, clientAddressOf, maxPayload = 64 * 1024, connectionInitWaitTimeout = 5_000 }: WebSocketOptions) {
   const wss = new WebSocketServer({
     server,
     path,
@@ -63,7 +66,7 @@ export function attachWebSockets({ server, path, yoga, gate, cors, maxPayload = 
         const credentials = credentialsFrom(ctx.connectionParams);
         try {
           // Counted like a failed HTTP authentication, so sockets cannot be used to guess secrets without limit.
-          await gate.authenticate(credentials, ctx.extra.request.socket.remoteAddress ?? 'unknown');
+          await gate.authenticate(credentials, clientAddressOf(ctx.extra.request));
         } catch (error) {
           if (!(error instanceof AppError)) throw error;
           ctx.extra.socket.close(CloseCode.Unauthorized, error.message.slice(0, 120));
@@ -76,7 +79,7 @@ export function attachWebSockets({ server, path, yoga, gate, cors, maxPayload = 
         return true;
       },
       onSubscribe: async (ctx, _id, payload) => {
-        const address = ctx.extra.request.socket.remoteAddress ?? 'unknown';
+        const address = clientAddressOf(ctx.extra.request);
         let edge: EdgeContext;
         try {
           const admission = await gate.admit(ctx.extra.credentials ?? {}, address);
@@ -84,7 +87,7 @@ export function attachWebSockets({ server, path, yoga, gate, cors, maxPayload = 
             viewer: admission.viewer,
             requestId: randomUUID(),
             signal: ctx.extra.closed?.signal,
-            chargeOrganization: admission.chargeOrganization,
+            chargeWidget: admission.chargeWidget,
           };
         } catch (error) {
           if (error instanceof AppError) return [error];

@@ -39,8 +39,8 @@ builder.mutationFields((t) => ({
     args: { clientId: t.arg.string({ required: true }), previousToken: t.arg.string() },
     resolve: async (_root, { clientId, previousToken }, ctx) => {
       const issued = await ctx.services.widgetTokens.issue(clientId, previousToken);
-      // Nobody is authenticated yet: the request counts against the client id's organization.
-      await ctx.chargeOrganization?.({ id: issued.organizationId, rateLimitPerHour: issued.rateLimitPerHour });
+      // Nobody is authenticated yet: the request counts against the widget budget of the client id's organization.
+      await ctx.chargeWidget?.(issued.organizationId);
       return issued;
     },
   }),
