@@ -405,3 +405,26 @@ describe('widget tokens and inactive assistants', () => {
     }
   });
 });
+
+describe('rotating the signing key', () => {
+  test('a token signed by a rotated key works for the grace period, then is refused and cannot be renewed as the same visitor', async () => {
+    const app = await createTestApp({ env: { WIDGET_KEY_GRACE_SECONDS: '1' } });
+    try {
+      const mint = async (previous_token?: string) =>
+        (await app.json('POST', '/api/v1/auth/widget-token', { auth: null, body: { client_id: app.org.clientId, previous_token } })).body.token as string;
+      const before = await mint();
+      await app.app.services.widgetTokens.rotate();
+      expect((await app.json('GET', '/api/v1/assistants/', { auth: { token: before } })).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const refused = await app.json('GET', '/api/v1/assistants/', { auth: { token: before } });
+      expect(refused.status).toBe(401);
+      expect(refused.body.detail).toMatch(/invalid or expired/);
+      const renewed = await mint(before);
+      expect(decodeJwt(renewed).sub).not.toBe(decodeJwt(before).sub);
+      // Tokens of the new key are unaffected.
+      expect((await app.json('GET', '/api/v1/assistants/', { auth: { token: renewed } })).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -162,6 +162,34 @@ describe('the CLI on an embedded PGlite data folder', () => {
     expect((await api(server!, acmeSecond, 'GET', '/api/v1/assistants/')).status).toBe(200);
   });
 
+  test('signing-key rotate keeps issued widget tokens valid for the grace period, and --revoke-old refuses them at once', async () => {
+    const mint = async (previous?: string) => {
+      const reply = await api(server!, null, 'POST', '/api/v1/auth/widget-token', { client_id: acme.clientId, ...(previous ? { previous_token: previous } : {}) });
+      expect(reply.status).toBe(200);
+      return reply.body.token as string;
+    };
+    const asVisitor = (token: string) =>
+      fetch(`${server!.url}/api/v1/assistants/`, { headers: { Authorization: `Bearer ${token}` } }).then((response) => response.status);
+    const subject = (token: string) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()).sub;
+
+    const before = await mint();
+    const rotated = json(await cli(['signing-key', 'rotate', '--json'], env));
+    expect(rotated).toMatchObject({ key_id: expect.any(String), old_keys_valid_for_seconds: 3600 });
+    expect(await asVisitor(before)).toBe(200);
+    const renewed = await mint(before);
+    expect(subject(renewed)).toBe(subject(before));
+
+    const revoked = json(await cli(['signing-key', 'rotate', '--revoke-old', '--json'], env));
+    expect(revoked).toMatchObject({ old_keys_valid_for_seconds: 0, revoked_keys: 2 });
+    // Through the running server's control socket: refused at once, both the old token and the one signed by the rotated key.
+    expect(await asVisitor(before)).toBe(401);
+    expect(await asVisitor(renewed)).toBe(401);
+    // Renewing with a revoked token gives a new visitor, not the old one's sessions.
+    const fresh = await mint(renewed);
+    expect(subject(fresh)).not.toBe(subject(renewed));
+    expect(await asVisitor(fresh)).toBe(200);
+  });
+
   test('npm run --silent cli -- org create --name X --json prints only the JSON object', async () => {
     const result = await run(['run', '--silent', 'cli', '--', 'org', 'create', '--name', 'Initech', '--json'], { command: 'npm', env });
     const created = json(result);

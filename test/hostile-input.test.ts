@@ -84,7 +84,7 @@ describe('GraphQL documents nested deep', () => {
         expect(text, label).not.toMatch(/RangeError|call stack|Unexpected error/);
         if (depth > MAX_QUERY_NESTING) {
           expect(response.status, label).toBe(400);
-          expect(response.body.errors[0].message, label).toMatch(/nests braces, brackets or parentheses \d+ levels deep|characters long/);
+          expect(response.body.errors![0].message, label).toMatch(/nests braces, brackets or parentheses \d+ levels deep|characters long/);
         }
       }
     }

@@ -13,7 +13,9 @@ export const USAGE = `Usage: npm run --silent cli -- <command> [options]
   key create --org ID                       add a secret (the old ones stay valid: rotate without downtime)
   key list --org ID                         list an organization's secrets (hints only)
   key revoke --org ID --key SECRET_ID       revoke a secret
-  signing-key rotate                        sign widget tokens with a new key (issued tokens stay valid)
+  signing-key rotate [--revoke-old]         sign widget tokens with a new key; issued tokens stay valid for
+                                            WIDGET_KEY_GRACE_SECONDS (default 3600), or are refused at once
+                                            with --revoke-old
 
 Options: --json prints JSON only.`;
 
@@ -28,6 +30,7 @@ const options = {
   'per-hour': { type: 'string' },
   key: { type: 'string' },
   json: { type: 'boolean' },
+  'revoke-old': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -105,8 +108,10 @@ export async function runCommand(services: Services, argv: string[]): Promise<un
       const revoked = await organizations.revokeSecret(required(values.org, 'org'), required(values.key, 'key'));
       return { secret_id: revoked.id, revoked_at: revoked.revokedAt?.toISOString() ?? null };
     }
-    case 'signing-key rotate':
-      return { key_id: (await widgetTokens.rotate()).keyId };
+    case 'signing-key rotate': {
+      const rotated = await widgetTokens.rotate({ revokeOld: values['revoke-old'] ?? false });
+      return { key_id: rotated.keyId, revoked_keys: rotated.revokedKeys, old_keys_valid_for_seconds: rotated.graceSeconds };
+    }
     default:
       throw new UsageError(command ? `Unknown command "${command}".` : 'No command given.');
   }

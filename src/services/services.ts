@@ -40,7 +40,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     jobs,
     knowledge,
     organizations,
-    widgetTokens: createWidgetTokenService({ prisma, organizations }),
+    widgetTokens: createWidgetTokenService({ prisma, organizations, graceSeconds: config.widgetKeyGraceSeconds }),
     assistants,
     sessions: createSessionService({ prisma, assistants }),
     conversations: createConversationService({ prisma, assistants, userContexts }),

@@ -1,7 +1,11 @@
 // Widget tokens: short-lived HS256 JWTs that let a website visitor chat
 // without the organization's secret. The signing keys live in the database so
-// that every instance and every restart shares them; the newest live key signs,
-// retired keys still verify until the tokens they signed can no longer be used.
+// that every instance and every restart shares them; the newest live key signs.
+// A rotated key stays in force for a grace period (WIDGET_KEY_GRACE_SECONDS,
+// one token lifetime by default) so that visitors holding its tokens are not
+// cut off mid-chat; past it, or at once with `--revoke-old`, its tokens are
+// refused and cannot be renewed (renewal keeps the visitor id only for a token
+// whose key is still in force).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
@@ -14,13 +18,23 @@ const RENEWAL_GRACE_SECONDS = 24 * 3600;
 const ISSUER = 'assistant-gateway';
 const AUDIENCE = 'assistant-widget';
 const ALGORITHM = 'HS256';
-const KEY_REFRESH_MS = 60_000;
+/** A rotation by the CLI or another instance reaches this one within this long. */
+const KEY_REFRESH_MS = 10_000;
 
 type Key = { id: string; secret: Uint8Array; retiredAt: Date | null };
 
 export type WidgetClaims = { organizationId: string; subject: string };
 
-export function createWidgetTokenService({ prisma, organizations }: { prisma: PrismaClient; organizations: OrganizationService }) {
+export function createWidgetTokenService({
+  prisma,
+  organizations,
+  graceSeconds = WIDGET_TOKEN_TTL_SECONDS,
+}: {
+  prisma: PrismaClient;
+  organizations: OrganizationService;
+  /** How long a retired key still verifies the tokens it signed. */
+  graceSeconds?: number;
+}) {
   let keys: Key[] | undefined;
   let loadedAt = 0;
 
@@ -31,8 +45,10 @@ export function createWidgetTokenService({ prisma, organizations }: { prisma: Pr
     return keys;
   }
 
-  /** The keys, re-read now and then: a rotation by the CLI or another instance reaches this one within a minute. */
+  /** The keys, re-read now and then (KEY_REFRESH_MS). */
   const currentKeys = async () => (keys && Date.now() - loadedAt < KEY_REFRESH_MS ? keys : loadKeys());
+
+  const inForce = (key: Key) => !key.retiredAt || key.retiredAt.getTime() + graceSeconds * 1000 > Date.now();
 
   async function signingKey(): Promise<Key> {
     const live = (await currentKeys()).find((key) => !key.retiredAt);
@@ -41,11 +57,11 @@ export function createWidgetTokenService({ prisma, organizations }: { prisma: Pr
     return (await loadKeys()).find((key) => !key.retiredAt)!;
   }
 
-  /** Finds the key named by a token; reloads once, since another instance may have rotated. */
+  /** Finds the key named by a token, if still in force; reloads once, since another instance may have rotated. */
   async function keyById(id: unknown): Promise<Key> {
     const find = (list: Key[]) => list.find((key) => key.id === id);
     const key = find(await currentKeys()) ?? find(await loadKeys());
-    if (!key) throw new joseErrors.JWSSignatureVerificationFailed('unknown key');
+    if (!key || !inForce(key)) throw new joseErrors.JWSSignatureVerificationFailed('unknown or revoked key');
     return key;
   }
 
@@ -90,7 +106,7 @@ export function createWidgetTokenService({ prisma, organizations }: { prisma: Pr
         .setIssuedAt()
         .setExpirationTime(`${WIDGET_TOKEN_TTL_SECONDS}s`)
         .sign(key.secret);
-      return { token, expiresIn: WIDGET_TOKEN_TTL_SECONDS, tokenType: 'Bearer' as const, organizationId: org.id, rateLimitPerHour: org.rateLimitPerHour };
+      return { token, expiresIn: WIDGET_TOKEN_TTL_SECONDS, tokenType: 'Bearer' as const, organizationId: org.id };
     },
 
     /** The claims of a valid token, or null (expired, forged, wrong audience or algorithm). */
@@ -101,17 +117,23 @@ export function createWidgetTokenService({ prisma, organizations }: { prisma: Pr
     },
 
     /**
-     * Starts signing with a new key. The old one is retired but still verifies,
-     * so tokens already handed out keep working until they expire.
+     * Starts signing with a new key. The old one stays in force for the grace
+     * period, so tokens already handed out keep working meanwhile; with
+     * revokeOld, every older key ends now and the tokens they signed are refused.
      */
-    async rotate(): Promise<{ keyId: string }> {
-      await prisma.signingKey.updateMany({ where: { retiredAt: null }, data: { retiredAt: new Date() } });
-      const created = await prisma.signingKey.create({ data: { secret: randomBytes(32).toString('base64url') } });
-      // Keys retired long enough ago can no longer verify anything useful.
-      const cutoff = new Date(Date.now() - (WIDGET_TOKEN_TTL_SECONDS + RENEWAL_GRACE_SECONDS) * 1000);
-      await prisma.signingKey.deleteMany({ where: { retiredAt: { lt: cutoff } } });
+    async rotate({ revokeOld = false }: { revokeOld?: boolean } = {}): Promise<{ keyId: string; revokedKeys: number; graceSeconds: number }> {
+      const { created, revoked } = await prisma.$transaction(async (tx) => {
+        await tx.signingKey.updateMany({ where: { retiredAt: null }, data: { retiredAt: new Date() } });
+        const created = await tx.signingKey.create({ data: { secret: randomBytes(32).toString('base64url') } });
+        // Keys out of force verify nothing any more: deleted, with every older one when asked.
+        const cutoff = new Date(Date.now() - graceSeconds * 1000);
+        const { count: revoked } = await tx.signingKey.deleteMany({
+          where: revokeOld ? { id: { not: created.id } } : { retiredAt: { lt: cutoff } },
+        });
+        return { created, revoked };
+      });
       await loadKeys();
-      return { keyId: created.id };
+      return { keyId: created.id, revokedKeys: revoked, graceSeconds: revokeOld ? 0 : graceSeconds };
     },
   };
 }
