@@ -32,21 +32,36 @@ export type AppErrorExtensions = {
   http?: { status: number };
 };
 
+export type HttpMapping = { status: number; headers?: Record<string, string> };
+
 /**
  * A failure the client can understand and act on. Its message is shown as is
- * (Yoga does not mask GraphQLErrors), so it must say what to fix.
+ * (Yoga does not mask GraphQLErrors), so it must say what to fix. It carries
+ * its HTTP status and headers in `extensions.http`, which Yoga answers with
+ * (and leaves out of the body), so GraphQL over HTTP gets the status REST does.
  */
 export class AppError extends GraphQLError {
-  declare readonly extensions: AppErrorExtensions;
+  declare readonly extensions: AppErrorExtensions & { http: HttpMapping };
 
   constructor(code: ErrorCodeName, message: string, extra: Omit<AppErrorExtensions, 'code'> = {}) {
     // The name stays GraphQLError: Yoga's masking recognises safe errors by it.
-    super(message, { extensions: { code, ...extra } });
+    super(message, { extensions: { code, ...extra, http: extra.http ?? httpOf(code, extra.retryAfter) } });
   }
 }
 
 export function statusOf(code: string | undefined): number {
   return code !== undefined && code in ErrorCode ? ErrorCode[code as ErrorCodeName] : 500;
+}
+
+/** The one mapping from an error's code to its HTTP status and headers, for every surface. */
+export function httpOf(code: string | undefined, retryAfter?: unknown): HttpMapping {
+  const status = statusOf(code);
+  return typeof retryAfter === 'number' && retryAfter > 0 ? { status, headers: { 'Retry-After': String(retryAfter) } } : { status };
+}
+
+/** The detail of every 500: nothing of the cause, which is logged under the request id. */
+export function internalErrorDetail(requestId?: string): string {
+  return `Something went wrong on our side${requestId ? ` (request ${requestId})` : ''}; it has been logged. Please retry or report it.`;
 }
 
 export function notFound(what: string, id: string): AppError {

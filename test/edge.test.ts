@@ -1,6 +1,7 @@
 // What every client sees at the edge, whatever it calls: CORS for browsers,
 // and the error envelope with an honest status for every way a request can be
 // wrong. Nothing a client sends may produce a 500 or a stack trace.
+import { randomUUID } from 'node:crypto';
 import { Agent, createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -257,6 +258,26 @@ describe('errors are the documented envelope with an honest status', () => {
     }
     const history = await t.json('GET', `/api/v1/sessions/${session.body.data.id}/messages`);
     expect(history.body.data.items.map((m: { content: string }) => m.content)).toContain('Hello');
+  });
+});
+
+describe('GraphQL over HTTP answers with the status REST gives the same error', () => {
+  test('not found, invalid input and unauthenticated have their REST status', async () => {
+    const missing = randomUUID();
+    const cases: Array<[string, Record<string, unknown>, Record<string, string> | undefined, string, number]> = [
+      ['query ($id: ID!) { assistant(id: $id) { id } }', { id: missing }, undefined, 'NOT_FOUND', 404],
+      ['mutation { createAssistant(input: { name: "" }) { id } }', {}, undefined, 'VALIDATION_FAILED', 422],
+      ['{ assistants { total } }', {}, {}, 'UNAUTHENTICATED', 401],
+    ];
+    for (const [query, variables, headers, code, status] of cases) {
+      const reply = await t.graphql(query, variables, headers);
+      expect(reply.body.errors?.[0].extensions.code, query).toBe(code);
+      expect(reply.status, query).toBe(status);
+      // The mapping travels in the error (extensions.http) but is not shown to the client.
+      expect(reply.body.errors?.[0].extensions.http, query).toBeUndefined();
+      const rest = await t.json('GET', code === 'NOT_FOUND' ? `/api/v1/assistants/${missing}` : '/api/v1/assistants/', code === 'UNAUTHENTICATED' ? { auth: null } : {});
+      if (code !== 'VALIDATION_FAILED') expect(rest.status, query).toBe(status);
+    }
   });
 });
 

@@ -15,10 +15,7 @@ export const MAX_QUERY_CHARS = 100_000;
  */
 export const MAX_QUERY_NESTING = 128;
 
-function refused(message: string): AppError {
-  // A request the client must change: 400 on every transport, whatever the Accept header.
-  return new AppError('BAD_REQUEST', message, { http: { status: 400 } });
-}
+const refused = (message: string) => new AppError('BAD_REQUEST', message);
 
 /** The deepest nesting of braces, brackets and parentheses outside strings and comments. */
 export function nestingDepth(source: string): number {

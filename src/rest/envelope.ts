@@ -3,7 +3,7 @@
 //   error   {"status":"error","status_code":N,"detail":"...","data":null}
 // (validation errors carry data: {"errors":[{"field","message"}]}).
 import type { GraphQLFormattedError } from 'graphql';
-import { statusOf, type FieldError } from '../errors.ts';
+import { httpOf, internalErrorDetail, statusOf, type FieldError } from '../errors.ts';
 
 export type Envelope = {
   status: 'success' | 'error';
@@ -113,6 +113,17 @@ export function envelopeForError(error: GraphQLFormattedError): Envelope {
     }
   }
   const status = statusOf(code);
-  if (status === 500) return failure(500, 'Something went wrong on our side; it has been logged. Please retry or report it.');
+  if (status === 500) return failure(500, internalErrorDetail());
   return failure(status, error.message);
 }
+
+type ErrorLike = { message: string; extensions?: Record<string, unknown> };
+
+/** Errors (of a GraphQL result, or one AppError) as the error envelope, with Retry-After where a retry can help. */
+export function errorsResponse(errors: ReadonlyArray<ErrorLike>): Response {
+  const envelope = envelopeForErrors(errors.map((error) => ({ message: error.message, extensions: error.extensions })));
+  const { headers } = httpOf(errors[0].extensions?.code as string | undefined, errors[0].extensions?.retryAfter);
+  return jsonResponse(envelope, envelope.status_code, headers);
+}
+
+export const errorResponse = (error: ErrorLike): Response => errorsResponse([error]);

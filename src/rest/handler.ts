@@ -3,9 +3,11 @@
 // in the documented envelope.
 import type { ExecutionResult } from 'graphql';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { AppError } from '../errors.ts';
+import type { Surface } from '../http/edge.ts';
+import type { YogaServer } from '../yoga.ts';
+import { yogaOperations } from './yoga-bridge.ts';
 import { readJsonBody, readMultipartBody } from './body.ts';
-import { envelopeForErrors, failure, jsonResponse, success } from './envelope.ts';
+import { errorResponse, errorsResponse, failure, jsonResponse, success } from './envelope.ts';
 import { eventStreamResponse } from './event-stream.ts';
 import { routes, type Method, type Route } from './routes.ts';
 
@@ -52,17 +54,6 @@ function match(method: string, path: string): Match {
   return allowed.length > 0 ? { allowed } : null;
 }
 
-/** Renders an error as the envelope, with Retry-After where a retry can help. */
-export function errorResponse(error: AppError | { message: string; extensions?: Record<string, unknown> }): Response {
-  return errorsResponse([error]);
-}
-
-function errorsResponse(errors: ReadonlyArray<{ message: string; extensions?: Record<string, unknown> }>): Response {
-  const envelope = envelopeForErrors(errors.map((error) => ({ message: error.message, extensions: error.extensions })));
-  const retryAfter = errors[0].extensions?.retryAfter;
-  return jsonResponse(envelope, envelope.status_code, retryAfter ? { 'Retry-After': String(retryAfter) } : {});
-}
-
 /**
  * Answers with server-sent events, unless the operation fails before its first
  * event: then the client gets the plain JSON error with its status (404, 422,
@@ -85,43 +76,44 @@ async function stream(request: Request, route: Route, document: TypedDocumentNod
   return eventStreamResponse(first.value as never, results as never, { status, detail }, request.signal);
 }
 
-export function createRestHandler({ bodyMaxBytes, uploadMaxBytes }: { bodyMaxBytes: number; uploadMaxBytes: number }) {
+/** The REST API under /api/v1, as a surface of the edge. */
+export function restSurface({ yoga, bodyMaxBytes, uploadMaxBytes }: { yoga: YogaServer; bodyMaxBytes: number; uploadMaxBytes: number }): Surface {
   const readBody = (request: Request, route: Route) =>
     route.body === 'multipart' ? readMultipartBody(request, uploadMaxBytes) : route.body ? readJsonBody(request, bodyMaxBytes) : {};
 
-  return {
-    /** The route for a request, answering 404/405 itself when there is none. */
-    resolve(request: Request, url: URL): { route: Route; params: Record<string, string> } | Response {
-      const found = match(request.method, url.pathname.slice(REST_PREFIX.length));
-      if (found === null) {
-        return jsonResponse(
-          failure(404, `There is no endpoint ${request.method} ${url.pathname}; see the API reference for the available paths.`),
-          404,
-        );
-      }
-      if ('allowed' in found) {
-        const allow = [...new Set(found.allowed)].join(', ');
-        return jsonResponse(failure(405, `${request.method} is not allowed on ${url.pathname}; use ${allow}.`), 405, { Allow: allow });
-      }
-      return found;
-    },
+  /** The route for a request, or the 404/405 that answers it. */
+  function resolve(request: Request, url: URL): { route: Route; params: Record<string, string> } | Response {
+    const found = match(request.method, url.pathname.slice(REST_PREFIX.length));
+    if (found === null) {
+      return jsonResponse(
+        failure(404, `There is no endpoint ${request.method} ${url.pathname}; see the API reference for the available paths.`),
+        404,
+      );
+    }
+    if ('allowed' in found) {
+      const allow = [...new Set(found.allowed)].join(', ');
+      return jsonResponse(failure(405, `${request.method} is not allowed on ${url.pathname}; use ${allow}.`), 405, { Allow: allow });
+    }
+    return found;
+  }
 
-    /** Runs a resolved route for an admitted request. */
-    async run(request: Request, url: URL, { route, params }: { route: Route; params: Record<string, string> }, operations: Operations) {
-      try {
-        const body = await readBody(request, route);
-        const variables = route.variables({ params, query: url.searchParams, body });
-        if (route.streamDocument && wantsEventStream(request)) return await stream(request, route, route.streamDocument, variables, operations);
-        const result = await operations.execute(route.document, variables);
-        if (result.errors?.length) return errorsResponse(result.errors);
-        const reply = route.reply(result.data);
-        return jsonResponse(route.bare ? reply.data : success(reply.status, reply.detail, reply.data), reply.status);
-      } catch (error) {
-        if (error instanceof AppError) return errorResponse(error);
-        throw error;
-      }
+  return {
+    matches: (url) => url.pathname === REST_PREFIX || url.pathname.startsWith(`${REST_PREFIX}/`),
+    renderError: errorResponse,
+
+    async serve(request, { url }, admit) {
+      // An unknown path is answered before admission: it costs no budget.
+      const resolved = resolve(request, url);
+      if (resolved instanceof Response) return resolved;
+      const operations = yogaOperations(yoga, request, await admit());
+      const { route, params } = resolved;
+      const body = await readBody(request, route);
+      const variables = route.variables({ params, query: url.searchParams, body });
+      if (route.streamDocument && wantsEventStream(request)) return await stream(request, route, route.streamDocument, variables, operations);
+      const result = await operations.execute(route.document, variables);
+      if (result.errors?.length) return errorsResponse(result.errors);
+      const reply = route.reply(result.data);
+      return jsonResponse(route.bare ? reply.data : success(reply.status, reply.detail, reply.data), reply.status);
     },
   };
 }
-
-export type RestHandler = ReturnType<typeof createRestHandler>;
