@@ -14,6 +14,7 @@ import { createGate } from './http/gate.ts';
 import { graphqlSurface } from './http/graphql-surface.ts';
 import { indexRoutes } from './http/index-routes.ts';
 import { createRateLimits } from './http/rate-limit.ts';
+import { createReadiness } from './http/readiness.ts';
 import { attachWebSockets } from './http/websocket.ts';
 import { createLlm, type Llm } from './llm/ollama.ts';
 import { restSurface } from './rest/handler.ts';
@@ -51,8 +52,9 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
   const cors = createCors(config.corsOrigins);
   const clientAddressOf = createClientAddress(config.trustProxy);
   const yoga = createYogaServer({ services, prisma: db.prisma });
+  const readiness = createReadiness({ prisma: db.prisma, llm, ollamaHost: config.ollamaHost, models: [config.ollamaModel, config.ollamaEmbedModel] });
   const bodyLimits = { bodyMaxBytes: config.bodyMaxBytes, uploadMaxBytes: config.uploadMaxBytes };
-  const surfaces = [graphqlSurface({ yoga, ...bodyLimits }), restSurface({ yoga, ...bodyLimits }), indexRoutes({ prisma: db.prisma })];
+  const surfaces = [graphqlSurface({ yoga, ...bodyLimits }), restSurface({ yoga, ...bodyLimits }), indexRoutes({ readiness })];
   const adapter = createServerAdapter<ServerContext>(createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces }));
 
   return {

@@ -61,6 +61,8 @@ export type Llm = {
   modelInfo(model: string): Promise<ModelInfo>;
   /** One vector per text, in the order given. */
   embed(model: string, texts: string[]): Promise<number[][]>;
+  /** The models Ollama has pulled, as it names them (`llama3.2:latest`); an LlmError when it cannot be reached. */
+  listModels(): Promise<string[]>;
 };
 
 export type LlmErrorKind = 'unreachable' | 'model_missing' | 'interrupted' | 'failed';
@@ -101,6 +103,14 @@ export function createLlm({ host }: { host: string }): Llm {
         infoByModel.set(model, info);
       }
       return info;
+    },
+
+    async listModels() {
+      try {
+        return (await client.list()).models.map((model) => model.name);
+      } catch (error) {
+        throw toLlmError(error, { host, model: '', during: 'request' });
+      }
     },
 
     async embed(model, texts) {
