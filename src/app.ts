@@ -11,6 +11,7 @@ import { createClientAddress } from './http/client-address.ts';
 import { createCors } from './http/cors.ts';
 import { createEdge } from './http/edge.ts';
 import { createGate } from './http/gate.ts';
+import { createMetrics } from './http/metrics.ts';
 import { graphqlSurface } from './http/graphql-surface.ts';
 import { indexRoutes } from './http/index-routes.ts';
 import { createRateLimits } from './http/rate-limit.ts';
@@ -34,7 +35,9 @@ export type AppDeps = {
   runJobs?: boolean;
 };
 
-export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost }), redis, runJobs = true }: AppDeps) {
+export function buildApp({ config, db, llm: client = createLlm({ host: config.ollamaHost }), redis, runJobs = true }: AppDeps) {
+  const metrics = createMetrics({ prisma: db.prisma });
+  const llm = metrics.meter(client);
   const events = createChatEventBus({ redis });
   const services = createServices({ prisma: db.prisma, llm, config, events });
   const worker = runJobs
@@ -47,15 +50,15 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
       })
     : null;
   const budgets = { widgetPerHour: config.widgetRateLimitPerHour, addressPerHour: config.addressRateLimitPerHour, visitorPerHour: config.visitorRateLimitPerHour };
-  const rateLimits = createRateLimits({ redis, budgets });
+  const rateLimits = createRateLimits({ redis, budgets, onRefusal: metrics.rateLimitRefused });
   const gate = createGate({ services, rateLimits });
   const cors = createCors(config.corsOrigins);
   const clientAddressOf = createClientAddress(config.trustProxy);
-  const yoga = createYogaServer({ services, prisma: db.prisma });
+  const yoga = createYogaServer({ services, prisma: db.prisma, plugins: [metrics.openStreamsPlugin()] });
   const readiness = createReadiness({ prisma: db.prisma, llm, ollamaHost: config.ollamaHost, models: [config.ollamaModel, config.ollamaEmbedModel] });
   const bodyLimits = { bodyMaxBytes: config.bodyMaxBytes, uploadMaxBytes: config.uploadMaxBytes };
-  const surfaces = [graphqlSurface({ yoga, ...bodyLimits }), restSurface({ yoga, ...bodyLimits }), indexRoutes({ readiness })];
-  const adapter = createServerAdapter<ServerContext>(createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces }));
+  const surfaces = [graphqlSurface({ yoga, ...bodyLimits }), restSurface({ yoga, ...bodyLimits }), indexRoutes({ readiness, metrics, metricsToken: config.metricsToken })];
+  const adapter = createServerAdapter<ServerContext>(createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, metrics }));
 
   return {
     /** The fetch handler: `app.fetch(new Request(...))` answers in process, as tests do. */

@@ -43,6 +43,8 @@ export type Config = {
   /** Largest JSON body accepted by the REST and GraphQL endpoints. */
   bodyMaxBytes: number;
   logRequests: boolean;
+  /** Unset: /metrics is open (bind HOST or firewall it); set: it needs this as a bearer token. */
+  metricsToken?: string;
 };
 
 export class ConfigError extends Error {
@@ -148,5 +150,6 @@ export function loadConfig(env: Env = process.env): Config {
     knowledgeUrlAllowHosts: allowHosts(env),
     bodyMaxBytes: integer(env, 'BODY_MAX_BYTES', 1024 * 1024, 1024),
     logRequests: boolean(env, 'LOG_REQUESTS', false),
+    metricsToken: env.METRICS_TOKEN?.trim() || undefined,
   };
 }

@@ -4,7 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { createYoga } from 'graphql-yoga';
+import { createYoga, type Plugin } from 'graphql-yoga';
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import type { Context, EdgeContext } from './context.ts';
 import { useAuthFailureReport, type AuthOutcome } from './http/auth-failures.ts';
@@ -18,7 +18,7 @@ export const GRAPHQL_PATH = '/graphql';
 /** What the HTTP server hands to Yoga besides the edge's context. */
 export type ServerContext = { req?: IncomingMessage; authOutcome?: AuthOutcome };
 
-export function createYogaServer({ services, prisma }: { services: Services; prisma: PrismaClient }) {
+export function createYogaServer({ services, prisma, plugins = [] }: { services: Services; prisma: PrismaClient; plugins?: Plugin[] }) {
   return createYoga<ServerContext & EdgeContext, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -40,6 +40,7 @@ export function createYogaServer({ services, prisma }: { services: Services; pri
       }),
       useInputGuard(),
       useAuthFailureReport(),
+      ...plugins,
     ],
   });
 }

@@ -56,3 +56,66 @@ describe('/readyz', () => {
     expect(reply.headers.get('x-ratelimit-remaining')).toBeNull();
   });
 });
+
+/** The value of one sample line of the exposition text, or undefined. */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (wanted.every((label) => line.includes(label))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}
+
+describe('/metrics', () => {
+  test('counts requests by route pattern, times the model\'s first token and speed, and counts rate-limit refusals', async () => {
+    const t = await start({ ollama: { tokenDelayMs: 5 } });
+    const assistant = (await t.json('POST', '/api/v1/assistants/', { body: { name: 'Metered' } })).body.data.id;
+    const session = (await t.json('POST', '/api/v1/sessions/', { body: { assistant_id: assistant } })).body.data.id;
+    expect((await t.json('POST', `/api/v1/sessions/${session}/messages`, { body: { content: 'Tell me about metrics please' } })).status).toBe(201);
+    const limited = await t.createOrg('Tiny budget', 1);
+    await t.json('GET', '/api/v1/assistants/', { auth: limited });
+    expect((await t.json('GET', '/api/v1/assistants/', { auth: limited })).status).toBe(429);
+
+    const reply = await t.request('GET', '/metrics', { auth: null });
+    expect(reply.status).toBe(200);
+    expect(reply.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await reply.text();
+    // The route is the path pattern, not the id a client sent.
+    expect(sample(text, 'gateway_http_requests_total', { route: '/api/v1/sessions/:id/messages', method: 'POST', status: '201' })).toBe(1);
+    expect(text).not.toContain(session);
+    expect(sample(text, 'gateway_http_request_duration_seconds_count', { route: '/api/v1/assistants', method: 'GET', status: '429' })).toBe(1);
+    expect(sample(text, 'gateway_llm_time_to_first_token_seconds_count', { model: 'llama3.2' })).toBe(1);
+    expect(sample(text, 'gateway_llm_tokens_per_second_count', { model: 'llama3.2' })).toBe(1);
+    expect(sample(text, 'gateway_rate_limit_refusals_total', { policy: 'org' })).toBe(1);
+    expect(sample(text, 'gateway_ingestion_jobs', { state: 'queued' })).toBe(0);
+    expect(sample(text, 'gateway_open_streams')).toBe(0);
+    expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
+
+  test('shows the streams open while a reply streams', async () => {
+    const t = await start({ ollama: { tokenDelayMs: 100 } });
+    const assistant = (await t.json('POST', '/api/v1/assistants/', { body: { name: 'Streaming' } })).body.data.id;
+    const session = (await t.json('POST', '/api/v1/sessions/', { body: { assistant_id: assistant } })).body.data.id;
+    const streaming = await t.request('POST', `/api/v1/sessions/${session}/messages`, {
+      body: { content: 'A slow and long answer, please' },
+      headers: { Accept: 'text/event-stream' },
+    });
+    const reader = streaming.body!.getReader();
+    await reader.read();
+    const during = await (await t.request('GET', '/metrics', { auth: null })).text();
+    expect(sample(during, 'gateway_open_streams')).toBe(1);
+    while (!(await reader.read()).done);
+    const after = await (await t.request('GET', '/metrics', { auth: null })).text();
+    expect(sample(after, 'gateway_open_streams')).toBe(0);
+  });
+
+  test('with METRICS_TOKEN set, needs it as a bearer token', async () => {
+    const t = await start({ env: { METRICS_TOKEN: 'scrape-me' } });
+    const without = await t.json('GET', '/metrics', { auth: null });
+    expect(without.status).toBe(401);
+    expect(without.body.detail).toMatch(/METRICS_TOKEN/);
+    expect((await t.request('GET', '/metrics', { auth: null, headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await t.request('GET', '/metrics', { auth: null, headers: { Authorization: 'Bearer scrape-me' } })).status).toBe(200);
+  });
+});

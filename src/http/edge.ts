@@ -13,6 +13,7 @@ import type { AuthOutcome } from './auth-failures.ts';
 import type { ClientAddressOf } from './client-address.ts';
 import type { Cors } from './cors.ts';
 import { credentialsFrom, type Admission, type Gate } from './gate.ts';
+import type { Metrics } from './metrics.ts';
 import { rateLimitHeaders, RateLimitedError, type RateLimits, type RateLimitState } from './rate-limit.ts';
 
 export type RequestContext = { url: URL; requestId: string; clientAddress: string; serverContext: ServerContext };
@@ -23,6 +24,8 @@ export type AdmittedContext = EdgeContext & ServerContext;
 export type Surface = {
   /** Whether this surface serves the request's path (the first that does, serves it). */
   matches(url: URL): boolean;
+  /** The route's name in metrics: a path pattern, never anything a client chose (it would grow without bound). */
+  route(request: Request, url: URL): string;
   /**
    * Answers the request. `admit` authenticates it and counts it against its
    * budgets (throwing 401 or 429 as an AppError); a surface calls it once it
@@ -39,9 +42,10 @@ export type EdgeOptions = {
   rateLimits: RateLimits;
   clientAddressOf: ClientAddressOf;
   surfaces: Surface[];
+  metrics: Pick<Metrics, 'observeRequest'>;
 };
 
-export function createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces }: EdgeOptions) {
+export function createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, metrics }: EdgeOptions) {
   /** Runs a surface; `counted` collects the budgets the request was counted against. */
   async function serveThrough(surface: Surface, request: Request, context: RequestContext, counted: RateLimitState[]): Promise<Response> {
     let admission: Admission | undefined;
@@ -83,13 +87,14 @@ export function createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces }
 
   return async function handle(request: Request, serverContext: ServerContext): Promise<Response> {
     if (request.method === 'OPTIONS') return cors.preflight(request);
+    const started = performance.now();
     const requestId = request.headers.get('x-request-id')?.slice(0, 100) || randomUUID();
     const url = new URL(request.url);
     const context: RequestContext = { url, requestId, clientAddress: clientAddressOf(serverContext.req), serverContext };
     const counted: RateLimitState[] = [];
     let response: Response;
+    const surface = surfaces.find((candidate) => candidate.matches(url));
     try {
-      const surface = surfaces.find((candidate) => candidate.matches(url));
       if (!surface) throw new Error(`No surface serves ${url.pathname}`);
       response = await serveThrough(surface, request, context, counted);
     } catch (error) {
@@ -102,6 +107,7 @@ export function createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces }
     headers.set('X-Request-Id', requestId);
     // A body refused for its size was not read to the end: the connection cannot carry another request.
     if (response.status === 413) headers.set('Connection', 'close');
+    metrics.observeRequest(surface?.route(request, url) ?? 'none', request.method, response.status, (performance.now() - started) / 1000);
     // Node writes the reason phrase it is given; an empty one reads as a broken status line.
     return new Response(response.body, { status: response.status, statusText: STATUS_CODES[response.status], headers });
   };

@@ -15,6 +15,7 @@ export function graphqlErrorResponse(error: AppError): Response {
 export function graphqlSurface({ yoga, bodyMaxBytes, uploadMaxBytes }: { yoga: YogaServer; bodyMaxBytes: number; uploadMaxBytes: number }): Surface {
   return {
     matches: (url) => url.pathname === GRAPHQL_PATH,
+    route: () => GRAPHQL_PATH,
     renderError: graphqlErrorResponse,
 
     async serve(request, _context, admit) {

@@ -1,16 +1,26 @@
 // The routes outside the APIs: a small index at /, liveness (/healthz: the
-// process serves), readiness (/readyz: it can do its work), and the 404 for
-// any other path. None needs credentials or counts against a budget.
+// process serves), readiness (/readyz: it can do its work), Prometheus metrics
+// (/metrics, behind METRICS_TOKEN when it is set), and the 404 for any other
+// path. None counts against a budget.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import { errorResponse, jsonResponse } from '../rest/envelope.ts';
 import { REST_PREFIX } from '../rest/handler.ts';
 import { GRAPHQL_PATH } from '../yoga.ts';
 import type { Surface } from './edge.ts';
+import type { Metrics } from './metrics.ts';
 import type { Readiness } from './readiness.ts';
 
-export function indexRoutes({ readiness }: { readiness: Readiness }): Surface {
+const PATHS = new Set(['/', '/healthz', '/readyz', '/metrics']);
+
+/** Equal-length digests, so that comparing them in constant time says nothing about the token's length. */
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+export function indexRoutes({ readiness, metrics, metricsToken }: { readiness: Readiness; metrics: Metrics; metricsToken?: string }): Surface {
+  const tokenHash = metricsToken ? sha256(metricsToken) : null;
   return {
     matches: () => true,
+    route: (_request, url) => (PATHS.has(url.pathname) ? url.pathname : 'other'),
     renderError: errorResponse,
 
     async serve(request, { url }) {
@@ -24,6 +34,13 @@ export function indexRoutes({ readiness }: { readiness: Readiness }): Surface {
         const failing = checks.filter((check) => !check.ok).map((check) => check.detail);
         const detail = ready ? 'Ready: the database, its migrations and Ollama with its models.' : `Not ready. ${failing.join(' ')}`;
         return jsonResponse({ status: ready ? 'ready' : 'not ready', detail, checks }, ready ? 200 : 503, { 'Cache-Control': 'no-store' });
+      }
+      if (request.method === 'GET' && url.pathname === '/metrics') {
+        const presented = /^Bearer\s+(\S+)$/i.exec(request.headers.get('authorization') ?? '')?.[1];
+        if (tokenHash && !(presented && timingSafeEqual(sha256(presented), tokenHash))) {
+          throw new AppError('UNAUTHENTICATED', 'The metrics need METRICS_TOKEN as a bearer token: send Authorization: Bearer <METRICS_TOKEN>.');
+        }
+        return new Response(await metrics.registry.metrics(), { status: 200, headers: { 'Content-Type': metrics.registry.contentType } });
       }
       throw new AppError('NOT_FOUND', `There is no endpoint ${request.method} ${url.pathname}; the API lives under ${REST_PREFIX}/ and ${GRAPHQL_PATH}.`);
     },

@@ -61,7 +61,16 @@ export class RateLimitedError extends AppError {
   }
 }
 
-export function createRateLimits({ redis, budgets }: { redis?: Redis; budgets: BudgetConfig }) {
+export function createRateLimits({
+  redis,
+  budgets,
+  onRefusal = () => {},
+}: {
+  redis?: Redis;
+  budgets: BudgetConfig;
+  /** Told of every request refused, with the budget that ran out (metrics). */
+  onRefusal?: (policy: PolicyName) => void;
+}) {
   const store = (keyPrefix: string, duration: number): RateLimiterAbstract => {
     // The counter itself never refuses (its ceiling is out of reach): the limit is
     // compared in charge(), so changing an organization's limit keeps its count.
@@ -89,7 +98,10 @@ export function createRateLimits({ redis, budgets }: { redis?: Redis; budgets: B
       resetIn: Math.max(1, Math.ceil(result.msBeforeNext / 1000)),
       window: windows[policy],
     };
-    if (result.consumedPoints > limit) throw new RateLimitedError(state);
+    if (result.consumedPoints > limit) {
+      onRefusal(policy);
+      throw new RateLimitedError(state);
+    }
     return state;
   }
 

@@ -99,6 +99,10 @@ export function restSurface({ yoga, bodyMaxBytes, uploadMaxBytes }: { yoga: Yoga
 
   return {
     matches: (url) => url.pathname === REST_PREFIX || url.pathname.startsWith(`${REST_PREFIX}/`),
+    route(request, url) {
+      const found = match(request.method, url.pathname.slice(REST_PREFIX.length));
+      return found && 'route' in found ? `${REST_PREFIX}${found.route.path}` : `${REST_PREFIX} (no route)`;
+    },
     renderError: errorResponse,
 
     async serve(request, { url }, admit) {
