@@ -31,7 +31,7 @@ async function timedStart(
     const listeningMs = now() - spawnedAt;
     let credentials = options.known;
     if (!credentials) {
-      await child.waitFor(/client secret:.*\n/, 10_000);
+      await child.waitFor(/"credentials_file":".*\n/, 10_000);
       credentials = printedCredentials(child.stdout());
       if (!credentials) throw new Error(`${label} printed no credentials.\n${tail(child.stdout(), child.stderr())}`);
     }

@@ -18,6 +18,7 @@ import { createRateLimits } from './http/rate-limit.ts';
 import { createReadiness } from './http/readiness.ts';
 import { attachWebSockets } from './http/websocket.ts';
 import { createLlm, type Llm } from './llm/ollama.ts';
+import { silentLogger, type Logger } from './log.ts';
 import { restSurface } from './rest/handler.ts';
 import { createChatEventBus } from './services/chat-events.ts';
 import { startJobWorker } from './services/jobs.ts';
@@ -33,9 +34,11 @@ export type AppDeps = {
   redis?: Redis;
   /** Whether this instance runs background jobs (knowledge ingestion); default true. */
   runJobs?: boolean;
+  /** Where access lines and failures go; silent when absent. */
+  logger?: Logger;
 };
 
-export function buildApp({ config, db, llm: client = createLlm({ host: config.ollamaHost }), redis, runJobs = true }: AppDeps) {
+export function buildApp({ config, db, llm: client = createLlm({ host: config.ollamaHost }), redis, runJobs = true, logger = silentLogger }: AppDeps) {
   const metrics = createMetrics({ prisma: db.prisma });
   const llm = metrics.meter(client);
   const events = createChatEventBus({ redis });
@@ -58,7 +61,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
   const readiness = createReadiness({ prisma: db.prisma, llm, ollamaHost: config.ollamaHost, models: [config.ollamaModel, config.ollamaEmbedModel] });
   const bodyLimits = { bodyMaxBytes: config.bodyMaxBytes, uploadMaxBytes: config.uploadMaxBytes };
   const surfaces = [graphqlSurface({ yoga, ...bodyLimits }), restSurface({ yoga, ...bodyLimits }), indexRoutes({ readiness, metrics, metricsToken: config.metricsToken })];
-  const adapter = createServerAdapter<ServerContext>(createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, metrics }));
+  const adapter = createServerAdapter<ServerContext>(createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, metrics, logger }));
 
   return {
     /** The fetch handler: `app.fetch(new Request(...))` answers in process, as tests do. */

@@ -42,7 +42,10 @@ export type Config = {
   knowledgeUrlAllowHosts: string[];
   /** Largest JSON body accepted by the REST and GraphQL endpoints. */
   bodyMaxBytes: number;
-  logRequests: boolean;
+  /** pino's level (LOG_LEVEL): info writes one access line per request. */
+  logLevel: string;
+  /** JSON lines for a log collector, or readable lines for a person (LOG_FORMAT=pretty). */
+  logFormat: 'json' | 'pretty';
   /** Unset: /metrics is open (bind HOST or firewall it); set: it needs this as a bearer token. */
   metricsToken?: string;
 };
@@ -90,6 +93,13 @@ function list(env: Env, name: string): string[] | undefined {
   const raw = env[name]?.trim();
   if (!raw) return undefined;
   return raw.split(',').map((item) => item.trim()).filter(Boolean);
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (!values.includes(raw as T)) throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}".`);
+  return raw as T;
 }
 
 function boolean(env: Env, name: string, fallback: boolean): boolean {
@@ -149,7 +159,8 @@ export function loadConfig(env: Env = process.env): Config {
     knowledgeMinSimilarity: fraction(env, 'KNOWLEDGE_MIN_SIMILARITY', 0.6),
     knowledgeUrlAllowHosts: allowHosts(env),
     bodyMaxBytes: integer(env, 'BODY_MAX_BYTES', 1024 * 1024, 1024),
-    logRequests: boolean(env, 'LOG_REQUESTS', false),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
     metricsToken: env.METRICS_TOKEN?.trim() || undefined,
   };
 }

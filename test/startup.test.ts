@@ -1,6 +1,6 @@
 // `npm start` as a user runs it: real `node src/server.ts` processes on a
 // temporary PGlite data folder (and on PostgreSQL), talked to over HTTP.
-import { access, readdir } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
@@ -34,7 +34,7 @@ describe('npm start on an embedded PGlite data folder', () => {
   let credentials: Credentials;
   let assistantId: string;
 
-  test('the first start on an empty folder prints the first organization\'s client id and secret, and they work on the API', async () => {
+  test('the first start on an empty folder keeps the first organization\'s client id and secret in a file its log names, and they work on the API', async () => {
     const temp = await tempDir();
     cleanups.push(temp.remove);
     dataDir = temp.dir;
@@ -46,6 +46,11 @@ describe('npm start on an embedded PGlite data folder', () => {
     expect(credentials.clientId).toMatch(/^cid_/);
     expect(credentials.clientSecret).toMatch(/^cs_.{40,}$/);
     expect(first.stdout()).toContain(path.resolve(dataDir));
+    // The secret is in the file (this user's only), never in the log.
+    const file = path.join(dataDir, 'first-organization.json');
+    expect(first.stdout()).toContain(JSON.stringify(file));
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(first.stdout() + first.stderr()).not.toContain(credentials.clientSecret);
 
     const list = await api(first, credentials, 'GET', '/api/v1/assistants/');
     expect(list.status).toBe(200);
@@ -111,6 +116,60 @@ describe('npm start on an embedded PGlite data folder', () => {
       await new Promise((resolve) => other.close(resolve));
     }
   });
+
+  test('a first start whose port is taken keeps the new secret, and the next start names its file', async () => {
+    const temp = await tempDir();
+    cleanups.push(temp.remove);
+    const other = createServer();
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', () => resolve()));
+    const port = (other.address() as AddressInfo).port;
+    const failed = start([SERVER], { env: { DATA_DIR: temp.dir, PORT: String(port) } });
+    expect((await failed.exited).code).toBe(1);
+    await new Promise((resolve) => other.close(resolve));
+    const next = await startServer({ DATA_DIR: temp.dir });
+    try {
+      expect(next.credentials).toBeDefined();
+      expect((await api(next, next.credentials!, 'GET', '/api/v1/assistants/')).status).toBe(200);
+    } finally {
+      await next.stop();
+    }
+    // Named once: a third start says nothing more of it.
+    const third = await startServer({ DATA_DIR: temp.dir });
+    try {
+      expect(third.credentials).toBeUndefined();
+    } finally {
+      await third.stop();
+    }
+  }, 90_000);
+
+  test('every line the server writes is JSON; an access line per request carries its id, route and status, and no secret', async () => {
+    const temp = await tempDir();
+    cleanups.push(temp.remove);
+    const server = await startServer({ DATA_DIR: temp.dir });
+    const credentials = server.credentials!;
+    await api(server, credentials, 'GET', '/api/v1/assistants/');
+    await api(server, { ...credentials, clientSecret: 'cs_wrong-guess' }, 'GET', '/api/v1/assistants/');
+    const minted = await api(server, null, 'POST', '/api/v1/auth/widget-token', { client_id: credentials.clientId });
+    await fetch(`${server.url}/api/v1/sessions/${crypto.randomUUID()}`, {
+      headers: { Authorization: `Bearer ${minted.body.token}`, 'X-Request-Id': 'trace-me-42' },
+    });
+    expect(await server.stop()).toEqual({ code: 0, signal: null });
+
+    const lines = server.stdout().split('\n').filter(Boolean);
+    const entries = lines.map((line) => JSON.parse(line));
+    const access = entries.filter((entry) => entry.msg === 'request');
+    expect(access.map((entry) => [entry.method, entry.route, entry.status])).toEqual([
+      ['GET', '/api/v1/assistants', 200],
+      ['GET', '/api/v1/assistants', 401],
+      ['POST', '/api/v1/auth/widget-token', 200],
+      ['GET', '/api/v1/sessions/:id', 404],
+    ]);
+    expect(access[0].organization_id).toBe(credentials.organizationId);
+    expect(access.at(-1)).toMatchObject({ request_id: 'trace-me-42', organization_id: credentials.organizationId });
+    for (const entry of access) expect(entry.ms).toEqual(expect.any(Number));
+    const everything = server.stdout() + server.stderr();
+    for (const secret of [credentials.clientSecret, 'cs_wrong-guess', minted.body.token]) expect(everything).not.toContain(secret);
+  }, 60_000);
 
   test('after the restart each migration is recorded once and there is still one organization', async () => {
     const lock = await acquireDataLock(dataDir);
@@ -180,7 +239,7 @@ describe.skipIf(!POSTGRES_URL)('npm start on PostgreSQL (DATABASE_URL)', () => {
     const env = { DATABASE_URL: databaseUrl, DATA_DIR: temp.dir };
 
     const first = await startServer(env);
-    expect(first.stdout()).toContain('database: PostgreSQL');
+    expect(first.stdout()).toContain('"database":"PostgreSQL"');
     expect(first.credentials).toBeDefined();
     const credentials = first.credentials!;
     const list = await api(first, credentials, 'GET', '/api/v1/assistants/');
@@ -198,7 +257,7 @@ describe.skipIf(!POSTGRES_URL)('npm start on PostgreSQL (DATABASE_URL)', () => {
 
     expect(await second.stop()).toEqual({ code: 0, signal: null });
     expect(await first.stop()).toEqual({ code: 0, signal: null });
-    // Nothing of the embedded database was made in DATA_DIR.
-    expect(await readdir(temp.dir)).toEqual([]);
+    // Nothing of the embedded database was made in DATA_DIR: only the first organization's credentials are kept there.
+    expect(await readdir(temp.dir)).toEqual(['first-organization.json']);
   });
 });

@@ -2,7 +2,7 @@
 // temporary DATA_DIR, a free port on 127.0.0.1 and OLLAMA_HOST pointing where
 // the section says. Credentials come from the first start's output; the CLI
 // (through the running gateway's control socket) raises rate limits.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, ROOT, runNode, spawnNode, tail, type Child } from './children.ts';
 import type { Auth } from './http.ts';
@@ -37,7 +37,7 @@ export type Gateway = {
   stop(): Promise<void>;
 };
 
-const LISTENING = /listening on (http:\/\/\S+)/;
+const LISTENING = /listening on (http:\/\/[^\s"]+)/;
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // A folder without a database gets one, and the first organization's credentials are printed.
@@ -61,9 +61,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
     try {
       const [, url] = await child.waitFor(LISTENING, options.startTimeoutMs ?? 120_000);
-      // The credentials are printed in the same tick but may arrive in later chunks.
-      await child.waitFor(/REST:.*\n/, 10_000);
-      if (firstStart) await child.waitFor(/client secret:.*\n/, 10_000);
+      // The line naming the credentials' file is written in the same tick but may arrive in a later chunk.
+      if (firstStart) await child.waitFor(/"credentials_file":".*\n/, 10_000);
       return { child, url, port, credentials: printedCredentials(child.stdout()), memory: memoryOf(child), stop: () => stopGateway(child) };
     } catch (error) {
       await child.stop(2_000);
@@ -78,11 +77,12 @@ async function stopGateway(child: Child) {
   if (exit.signal === 'SIGKILL') throw new Error(`${child.label} did not stop within 15 s of SIGTERM.\n${tail(child.stdout(), child.stderr())}`);
 }
 
+/** The first organization's credentials, from the file that a first start's log line names. */
 export function printedCredentials(output: string): (Auth & { organizationId: string }) | undefined {
-  const organizationId = /organization id:\s+(\S+)/.exec(output)?.[1];
-  const clientId = /client id:\s+(\S+)/.exec(output)?.[1];
-  const clientSecret = /client secret:\s+(\S+)/.exec(output)?.[1];
-  return organizationId && clientId && clientSecret ? { organizationId, clientId, clientSecret } : undefined;
+  const file = /"credentials_file":"([^"]+)"/.exec(output)?.[1];
+  if (!file) return undefined;
+  const saved = JSON.parse(readFileSync(file, 'utf8'));
+  return { organizationId: saved.organization_id, clientId: saved.client_id, clientSecret: saved.client_secret };
 }
 
 function memoryOf(child: Child) {

@@ -13,10 +13,18 @@ import type { AuthOutcome } from './auth-failures.ts';
 import type { ClientAddressOf } from './client-address.ts';
 import type { Cors } from './cors.ts';
 import { credentialsFrom, type Admission, type Gate } from './gate.ts';
+import type { Logger } from '../log.ts';
 import type { Metrics } from './metrics.ts';
 import { rateLimitHeaders, RateLimitedError, type RateLimits, type RateLimitState } from './rate-limit.ts';
 
-export type RequestContext = { url: URL; requestId: string; clientAddress: string; serverContext: ServerContext };
+export type RequestContext = {
+  url: URL;
+  requestId: string;
+  clientAddress: string;
+  serverContext: ServerContext;
+  /** Set once the request is admitted with credentials, for the access log. */
+  organizationId?: string;
+};
 
 /** What a surface's operations run with once the request is admitted. */
 export type AdmittedContext = EdgeContext & ServerContext;
@@ -43,15 +51,17 @@ export type EdgeOptions = {
   clientAddressOf: ClientAddressOf;
   surfaces: Surface[];
   metrics: Pick<Metrics, 'observeRequest'>;
+  logger: Logger;
 };
 
-export function createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, metrics }: EdgeOptions) {
+export function createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, metrics, logger }: EdgeOptions) {
   /** Runs a surface; `counted` collects the budgets the request was counted against. */
   async function serveThrough(surface: Surface, request: Request, context: RequestContext, counted: RateLimitState[]): Promise<Response> {
     let admission: Admission | undefined;
     const authOutcome: AuthOutcome = { unauthenticated: false };
     const admit = async (): Promise<AdmittedContext> => {
       admission = await gate.admit(credentialsFrom(request.headers), context.clientAddress);
+      context.organizationId = admission.viewer?.organizationId;
       return {
         viewer: admission.viewer,
         requestId: context.requestId,
@@ -98,7 +108,7 @@ export function createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, 
       if (!surface) throw new Error(`No surface serves ${url.pathname}`);
       response = await serveThrough(surface, request, context, counted);
     } catch (error) {
-      console.error(`[${requestId}] ${request.method} ${url.pathname} failed:`, error);
+      logger.error({ request_id: requestId, method: request.method, path: url.pathname, err: error }, 'request failed');
       response = jsonResponse(failure(500, internalErrorDetail(requestId)), 500);
     }
     const headers = new Headers(response.headers);
@@ -107,7 +117,14 @@ export function createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, 
     headers.set('X-Request-Id', requestId);
     // A body refused for its size was not read to the end: the connection cannot carry another request.
     if (response.status === 413) headers.set('Connection', 'close');
-    metrics.observeRequest(surface?.route(request, url) ?? 'none', request.method, response.status, (performance.now() - started) / 1000);
+    const route = surface?.route(request, url) ?? 'none';
+    const ms = performance.now() - started;
+    metrics.observeRequest(route, request.method, response.status, ms / 1000);
+    // The access line: which route (its pattern), who, how it ended. Never the path's ids or a header.
+    logger[response.status >= 500 ? 'warn' : 'info'](
+      { request_id: requestId, method: request.method, route, status: response.status, ms: Math.round(ms * 10) / 10, organization_id: context.organizationId },
+      'request',
+    );
     // Node writes the reason phrase it is given; an empty one reads as a broken status line.
     return new Response(response.body, { status: response.status, statusText: STATUS_CODES[response.status], headers });
   };

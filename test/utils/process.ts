@@ -2,7 +2,7 @@
 // inside vitest, process.execPath), collects their output, waits for lines,
 // and makes sure nothing outlives the test file.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,7 +35,7 @@ export type Child = {
 const live = new Set<Child>();
 
 // Variables that would point a child at another database or port than the test gives it.
-const INHERITED_OUT = ['DATA_DIR', 'DATABASE_URL', 'PORT', 'HOST', 'REDIS_URL', 'CORS_ORIGINS', 'RATE_LIMIT_PER_HOUR', 'LOG_REQUESTS'];
+const INHERITED_OUT = ['DATA_DIR', 'DATABASE_URL', 'PORT', 'HOST', 'REDIS_URL', 'CORS_ORIGINS', 'RATE_LIMIT_PER_HOUR', 'LOG_LEVEL', 'LOG_FORMAT'];
 
 /** The environment a child gets: this one without the gateway's variables, plus `env`. */
 export function childEnv(env: Record<string, string>): Record<string, string> {
@@ -178,7 +178,7 @@ export type Server = Child & {
   credentials?: Credentials;
 };
 
-const LISTENING = /listening on (http:\/\/\S+)/;
+const LISTENING = /listening on (http:\/\/[^\s"]+)/;
 
 /** Starts `node src/server.ts` on a free port and waits until it listens. */
 export async function startServer(env: Record<string, string>, timeoutMs = 60_000): Promise<Server> {
@@ -187,11 +187,9 @@ export async function startServer(env: Record<string, string>, timeoutMs = 60_00
     const child = start([SERVER], { env: { PORT: String(port), ...env } });
     try {
       const [, url] = await child.waitFor(LISTENING, timeoutMs);
-      // The rest of the start-up message is written in the same tick but may arrive in later chunks.
-      await child.waitFor(/REST:.*\n/, 5_000);
+      // The first start's line follows in the same tick but may arrive in a later chunk.
       await new Promise((resolve) => setTimeout(resolve, 300));
-      if (/First start/.test(child.stdout())) await child.waitFor(/client secret:.*\n/, 5_000);
-      return { ...child, url, port, credentials: printedCredentials(child.stdout()) };
+      return { ...child, url, port, credentials: await printedCredentials(child.stdout()) };
     } catch (error) {
       await child.stop('SIGKILL');
       // Someone took the port between our look and the server's listen: try another.
@@ -201,14 +199,12 @@ export async function startServer(env: Record<string, string>, timeoutMs = 60_00
   }
 }
 
-/** The credentials a first start prints, if it printed them. */
-export function printedCredentials(output: string): Credentials | undefined {
-  const organizationId = /organization id:\s+(\S+)/.exec(output)?.[1];
-  const clientId = /client id:\s+(\S+)/.exec(output)?.[1];
-  const clientSecret = /client secret:\s+(\S+)/.exec(output)?.[1];
-  if (!organizationId && !clientId && !clientSecret) return undefined;
-  if (!organizationId || !clientId || !clientSecret) throw new Error(`Incomplete credentials printed:\n${output}`);
-  return { organizationId, clientId, clientSecret };
+/** The first organization's credentials, read from the file a start's log names, if it named one. */
+export async function printedCredentials(output: string): Promise<Credentials | undefined> {
+  const file = /"credentials_file":"([^"]+)"/.exec(output)?.[1];
+  if (!file) return undefined;
+  const saved = JSON.parse(await readFile(file, 'utf8'));
+  return { organizationId: saved.organization_id, clientId: saved.client_id, clientSecret: saved.client_secret };
 }
 
 /** A fresh temporary folder, removed by the returned function. */
