@@ -1,8 +1,11 @@
 // The CLI's commands, run against the services either in the CLI's own process
 // or, when a gateway holds the data folder, inside the gateway (through the
 // control socket). Each returns a JSON-able result.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AppError } from '../errors.ts';
+import { AppError, invalid, notFound } from '../errors.ts';
+import type { KnowledgeEvaluation } from '../services/knowledge-search.ts';
 import type { Services } from '../services/services.ts';
 
 export const USAGE = `Usage: npm run --silent cli -- <command> [options]
@@ -14,6 +17,10 @@ export const USAGE = `Usage: npm run --silent cli -- <command> [options]
   key list --org ID                         list an organization's secrets (hints only)
   key revoke --org ID --key SECRET_ID       revoke a secret
   signing-key rotate                        sign widget tokens with a new key (issued tokens stay valid)
+  knowledge eval --org ID --file CASES.json [--assistant ID]
+                                            ask each question as a reply would; prints each case's rank,
+                                            then recall@1, recall@5 and MRR. CASES.json: {"cases": [{"question",
+                                            "expected_source_id"}]} (or the list alone), at most 500 cases
 
 Options: --json prints JSON only.`;
 
@@ -27,6 +34,8 @@ const options = {
   org: { type: 'string' },
   'per-hour': { type: 'string' },
   key: { type: 'string' },
+  file: { type: 'string' },
+  assistant: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -39,7 +48,7 @@ export function parseCommand(argv: string[]) {
   }
 }
 
-const COMMANDS = ['org create', 'org list', 'org rate-limit', 'key create', 'key list', 'key revoke', 'signing-key rotate'];
+const COMMANDS = ['org create', 'org list', 'org rate-limit', 'key create', 'key list', 'key revoke', 'signing-key rotate', 'knowledge eval'];
 
 /**
  * Parses the arguments and rejects an unknown command before anything is opened: a typo must
@@ -63,8 +72,49 @@ function count(value: string | undefined, flag: string): number {
   return parsed;
 }
 
+export type EvaluationCases = Array<{ question: unknown; expectedSourceId: unknown }>;
+
+/**
+ * What a command reads from files, read by the CLI's own process (with the
+ * user's permissions, relative to its working folder) before the command runs
+ * here or in the gateway. Only `knowledge eval` reads one: its cases.
+ */
+export async function readCommandInput(argv: string[]): Promise<EvaluationCases | undefined> {
+  const { positionals, values } = parseCommand(argv);
+  if (positionals.join(' ') !== 'knowledge eval') return undefined;
+  const file = path.resolve(required(values.file, 'file'));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new UsageError(`--file ${file} could not be read as JSON (${reason}).`);
+  }
+  const cases = Array.isArray(parsed) ? parsed : (parsed as { cases?: unknown } | null)?.cases;
+  if (!Array.isArray(cases)) throw new UsageError(`--file ${file} must hold {"cases": [{"question", "expected_source_id"}, ...]} or that list alone.`);
+  // The keys of the REST body, so one file serves both.
+  return cases.map((c) => ({ question: c?.question, expectedSourceId: c?.expected_source_id }));
+}
+
+/** An evaluation as the REST API shows it (snake_case), for --json. */
+function evaluationJson(result: KnowledgeEvaluation) {
+  return {
+    assistant_id: result.assistantId,
+    total: result.total,
+    found: result.found,
+    recall_at_1: result.recallAt1,
+    recall_at_5: result.recallAt5,
+    mrr: result.mrr,
+    depth: result.depth,
+    cases: result.cases.map((c) => ({ question: c.question, expected_source_id: c.expectedSourceId, rank: c.rank, score: c.score, top_source_id: c.topSourceId })),
+  };
+}
+
+/** The fields of the cases file as the user wrote them (expected_source_id, not expectedSourceId). */
+const fileField = (field: string) => field.replace(/expectedSourceId/, 'expected_source_id');
+
 /** Runs one command; throws UsageError for bad arguments and AppError for refused operations. */
-export async function runCommand(services: Services, argv: string[]): Promise<unknown> {
+export async function runCommand(services: Services, argv: string[], input?: EvaluationCases): Promise<unknown> {
   const { positionals, values } = parseCommand(argv);
   const command = positionals.join(' ');
   const { organizations, widgetTokens } = services;
@@ -107,6 +157,23 @@ export async function runCommand(services: Services, argv: string[]): Promise<un
     }
     case 'signing-key rotate':
       return { key_id: (await widgetTokens.rotate()).keyId };
+    case 'knowledge eval': {
+      const organizationId = required(values.org, 'org');
+      if (!input) throw new UsageError('--file is required.');
+      const org = await organizations.findAuth(organizationId);
+      if (!org) throw notFound('Organization', organizationId);
+      try {
+        const result = await services.knowledgeSearch.evaluate(
+          { kind: 'apiKey', organizationId: org.id, rateLimitPerHour: org.rateLimitPerHour },
+          { assistantId: values.assistant, cases: input as Array<{ question: string; expectedSourceId: string }> },
+        );
+        return evaluationJson(result);
+      } catch (error) {
+        const errors = error instanceof AppError ? error.extensions.errors : undefined;
+        if (errors) throw invalid(errors.map((e) => ({ ...e, field: fileField(e.field) })));
+        throw error;
+      }
+    }
     default:
       throw new UsageError(command ? `Unknown command "${command}".` : 'No command given.');
   }
