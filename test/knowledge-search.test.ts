@@ -238,6 +238,24 @@ describe('POST /knowledge/evaluations', () => {
     expect(asLibrarian.body.data).toMatchObject({ recall_at_1: 0, recall_at_5: 0, mrr: 0, found: 0, cases: [{ rank: null }] });
   });
 
+  test('an organization\'s evaluations sent at once run one after another, not interleaved', async () => {
+    const set = (tag: string) => ({
+      cases: Array.from({ length: 8 }, (_, i) => ({ question: `${tag} business hours ${i}`, expected_source_id: sources.hours })),
+    });
+    t.ollama.requests.length = 0;
+    const replies = await Promise.all([evaluate(set('alpha')), evaluate(set('beta'))]);
+    for (const reply of replies) expect(reply.body.data).toMatchObject({ total: 8, found: 8 });
+    // Each question is embedded once, as a reply would embed it: the order of the embeddings is the order of the questions.
+    const asked = t.ollama.requests
+      .filter((r) => r.path === '/api/embed')
+      .map((r) => JSON.stringify(r.body))
+      .filter((body) => /alpha|beta/.test(body))
+      .map((body) => (body.includes('alpha') ? 'alpha' : 'beta'));
+    expect(asked).toHaveLength(16);
+    expect(asked[0]).not.toBe(asked[8]);
+    expect(asked).toEqual([...Array<string>(8).fill(asked[0]), ...Array<string>(8).fill(asked[8])]);
+  });
+
   test('input errors answer 422 naming the field, up to 500 cases of questions up to 2,000 characters', async () => {
     const one = { question: 'What are your business hours?', expected_source_id: sources.hours };
     const cases: Array<[unknown, string, RegExp]> = [

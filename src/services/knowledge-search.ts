@@ -108,7 +108,32 @@ async function mapLimited<T, R>(items: readonly T[], concurrency: number, work: 
   return results;
 }
 
+/**
+ * Runs work for one key after the work queued before it for that key has
+ * settled. An evaluation is one request but hundreds of retrievals: an
+ * organization sending many at once (parallel requests, or aliases in one
+ * GraphQL document) has them run one after another, so it never holds more
+ * than EVALUATION_CONCURRENCY retrievals on an instance.
+ */
+function createKeyedQueue() {
+  const tails = new Map<string, Promise<void>>();
+  return <T>(key: string, work: () => Promise<T>): Promise<T> => {
+    const run = (tails.get(key) ?? Promise.resolve()).then(work);
+    const tail = run.then(
+      () => {},
+      () => {},
+    );
+    tails.set(key, tail);
+    void tail.then(() => {
+      if (tails.get(key) === tail) tails.delete(key);
+    });
+    return run;
+  };
+}
+
 export function createKnowledgeSearchService({ prisma, assistants, retrieve }: KnowledgeSearchDeps) {
+  const inTurn = createKeyedQueue();
+
   /** The assistant asked as (404 when unknown or another organization's), or null for none in particular. */
   async function scopeOf(viewer: Viewer, id: string | null | undefined): Promise<string | null> {
     if (!id) return null;
@@ -164,7 +189,7 @@ export function createKnowledgeSearchService({ prisma, assistants, retrieve }: K
       const data = parseInput(evaluationSchema, input);
       const scope = await scopeOf(viewer, data.assistantId);
       await checkSources(viewer, data.cases);
-      const cases = await mapLimited(data.cases, EVALUATION_CONCURRENCY, async ({ question, expectedSourceId }): Promise<EvaluatedCase> => {
+      const ask = async ({ question, expectedSourceId }: { question: string; expectedSourceId: string }): Promise<EvaluatedCase> => {
         const { references } = await retrieve({ organizationId: viewer.organizationId, assistantId: scope, question, limit: EVALUATION_DEPTH });
         const rank = rankOf(references.map((r) => r.sourceId), expectedSourceId);
         return {
@@ -174,7 +199,8 @@ export function createKnowledgeSearchService({ prisma, assistants, retrieve }: K
           score: rank === null ? null : references[rank - 1].score,
           topSourceId: references[0]?.sourceId ?? null,
         };
-      });
+      };
+      const cases = await inTurn(viewer.organizationId, () => mapLimited(data.cases, EVALUATION_CONCURRENCY, ask));
       return { ...summarise(cases.map((c) => c.rank)), assistantId: scope, depth: EVALUATION_DEPTH, cases };
     },
   };
