@@ -230,12 +230,29 @@ describe('POST /knowledge/evaluations', () => {
     expect(body.detail).toBe(`Evaluated 4 questions: recall@1 0.5, recall@5 ${data.recall_at_5}, MRR ${data.mrr}`);
   });
 
-  test('a source scoped to another assistant ranks null for this one', async () => {
+  test('a source no search can find ranks null and says why: scoped to other assistants, or not indexed', async () => {
     const cases = [{ question: 'What is the staff discount code?', expected_source_id: sources.staffDiscount }];
     const asStaff = await evaluate({ assistant_id: assistants.staff, cases });
-    expect(asStaff.body.data).toMatchObject({ recall_at_1: 1, mrr: 1, cases: [{ rank: 1 }] });
+    expect(asStaff.body.data).toMatchObject({ recall_at_1: 1, mrr: 1, cases: [{ rank: 1, reason: null }] });
     const asLibrarian = await evaluate({ assistant_id: assistants.librarian, cases });
     expect(asLibrarian.body.data).toMatchObject({ recall_at_1: 0, recall_at_5: 0, mrr: 0, found: 0, cases: [{ rank: null }] });
+    expect(asLibrarian.body.data.cases[0].reason).toMatch(/serves other assistants only/);
+    const asNone = await evaluate({ cases });
+    expect(asNone.body.data.cases[0].reason).toMatch(/pass assistant_id/);
+
+    // A page that cannot be fetched (a private address) fails to index.
+    const page = await t.json('POST', '/api/v1/knowledge/urls/', { body: { url: 'http://127.0.0.1:9/opening-hours', title: 'Opening hours' } });
+    expect(page.status).toBe(202);
+    for (let i = 0; (await t.json('GET', `/api/v1/knowledge/urls/${page.body.data.id}`)).body.data.status !== 'failed'; i++) {
+      if (i > 300) throw new Error('the page never failed');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const failed = await evaluate({ cases: [{ question: 'Opening hours', expected_source_id: page.body.data.id }] });
+    expect(failed.body.data.cases[0]).toMatchObject({ rank: null });
+    expect(failed.body.data.cases[0].reason).toMatch(/could not be indexed: \S/);
+    // Retrieval that merely misses gives no reason: that is what the evaluation measures.
+    const missed = await evaluate({ cases: [{ question: 'Which telescope resolves Jupiter\'s moons?', expected_source_id: sources.hours }] });
+    expect(missed.body.data.cases[0]).toMatchObject({ rank: null, reason: null });
   });
 
   test('an organization\'s evaluations sent at once run one after another, not interleaved', async () => {
@@ -385,13 +402,19 @@ describe('npm run cli -- knowledge eval', () => {
       const created = json(await cli(['org', 'create', '--name', 'Acme', '--json'], env));
       const org = { clientId: created.client_id, clientSecret: created.client_secret };
       const server = await startServer(env);
-      const added = await api(server, org, 'POST', '/api/v1/knowledge/qa/', { question: 'What are your business hours?', answer: 'Monday to Friday, 9 AM to 6 PM.' });
-      expect(added.status).toBe(202);
-      const hours = added.body.data.id as string;
-      for (let i = 0; (await api(server, org, 'GET', `/api/v1/knowledge/qa/${hours}`)).body.data.status !== 'ready'; i++) {
-        if (i > 200) throw new Error('the Q&A pair never became ready');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      const bot = (await api(server, org, 'POST', '/api/v1/assistants/', { name: 'Staff helper' })).body.data.id as string;
+      const add = async (body: Record<string, unknown>) => {
+        const added = await api(server, org, 'POST', '/api/v1/knowledge/qa/', body);
+        expect(added.status).toBe(202);
+        const id = added.body.data.id as string;
+        for (let i = 0; (await api(server, org, 'GET', `/api/v1/knowledge/qa/${id}`)).body.data.status !== 'ready'; i++) {
+          if (i > 200) throw new Error('the Q&A pair never became ready');
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        return id;
+      };
+      const hours = await add({ question: 'What are your business hours?', answer: 'Monday to Friday, 9 AM to 6 PM.' });
+      const discount = await add({ question: 'What is the staff discount code?', answer: 'TEAM-25.', assistant_ids: [bot] });
       const file = path.join(temp.dir, 'cases.json');
       await writeFile(
         file,
@@ -399,6 +422,7 @@ describe('npm run cli -- knowledge eval', () => {
           cases: [
             { question: 'What are your business hours?', expected_source_id: hours },
             { question: 'Which telescope resolves Jupiter\'s moons?', expected_source_id: hours },
+            { question: 'What is the staff discount code?', expected_source_id: discount },
           ],
         }),
       );
@@ -408,18 +432,30 @@ describe('npm run cli -- knowledge eval', () => {
       const table = await cli(args, env);
       expect(table, table.stderr).toMatchObject({ code: 0 });
       const lines = table.stdout.split('\n');
-      expect(lines[0]).toMatch(/^question\s+expected\s+rank$/);
+      expect(lines[0]).toMatch(/^question\s+expected\s+rank\s+note$/);
       expect(lines[1]).toMatch(new RegExp(`^What are your business hours\\?\\s+${hours}\\s+1$`));
       expect(lines[2]).toMatch(new RegExp(`^Which telescope resolves Jupiter's moons\\?\\s+${hours}\\s+-$`));
-      expect(table.stdout).toMatch(/2 questions, 1 found/);
-      expect(table.stdout).toMatch(/recall@1\s+0\.500/);
-      expect(table.stdout).toMatch(/recall@5\s+0\.500/);
-      expect(table.stdout).toMatch(/MRR\s+0\.500/);
+      expect(lines[3]).toMatch(new RegExp(`^What is the staff discount code\\?\\s+${discount}\\s+-\\s+The source serves chosen assistants only`));
+      expect(table.stdout).toMatch(/3 questions, 1 found/);
+      expect(table.stdout).toMatch(/recall@1\s+0\.333/);
+      expect(table.stdout).toMatch(/recall@5\s+0\.333/);
+      expect(table.stdout).toMatch(/MRR\s+0\.333/);
+      // Asked as the assistant the pair serves.
+      const asBot = json(await cli([...args, '--assistant', bot, '--json'], env));
+      expect(asBot).toMatchObject({ assistant_id: bot, total: 3, found: 2, recall_at_1: 0.6667, mrr: 0.6667 });
       const viaServer = json(await cli([...args, '--json'], env));
-      expect(viaServer).toMatchObject({ total: 2, found: 1, recall_at_1: 0.5, recall_at_5: 0.5, mrr: 0.5, depth: 20 });
+      expect(viaServer).toMatchObject({ assistant_id: null, total: 3, found: 1, recall_at_1: 0.3333, recall_at_5: 0.3333, mrr: 0.3333, depth: 20 });
       expect(viaServer.cases).toEqual([
-        { question: 'What are your business hours?', expected_source_id: hours, rank: 1, score: expect.any(Number), top_source_id: hours },
-        { question: 'Which telescope resolves Jupiter\'s moons?', expected_source_id: hours, rank: null, score: null, top_source_id: null },
+        { question: 'What are your business hours?', expected_source_id: hours, rank: 1, score: expect.any(Number), top_source_id: hours, reason: null },
+        { question: 'Which telescope resolves Jupiter\'s moons?', expected_source_id: hours, rank: null, score: null, top_source_id: null, reason: null },
+        {
+          question: 'What is the staff discount code?',
+          expected_source_id: discount,
+          rank: null,
+          score: null,
+          top_source_id: null,
+          reason: expect.stringMatching(/serves chosen assistants only/),
+        },
       ]);
       // The same figures as the REST endpoint.
       const rest = await api(server, org, 'POST', '/api/v1/knowledge/evaluations', {
@@ -446,5 +482,5 @@ describe('npm run cli -- knowledge eval', () => {
       await killAll();
       await temp.remove();
     }
-  }, 120_000);
+  }, 180_000);
 });

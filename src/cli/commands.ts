@@ -106,7 +106,7 @@ function evaluationJson(result: KnowledgeEvaluation) {
     recall_at_5: result.recallAt5,
     mrr: result.mrr,
     depth: result.depth,
-    cases: result.cases.map((c) => ({ question: c.question, expected_source_id: c.expectedSourceId, rank: c.rank, score: c.score, top_source_id: c.topSourceId })),
+    cases: result.cases.map((c) => ({ question: c.question, expected_source_id: c.expectedSourceId, rank: c.rank, score: c.score, top_source_id: c.topSourceId, reason: c.reason })),
   };
 }
 

@@ -8,7 +8,7 @@ type EvaluationJson = {
   recall_at_5: number;
   mrr: number;
   depth: number;
-  cases: Array<{ question: string; expected_source_id: string; rank: number | null }>;
+  cases: Array<{ question: string; expected_source_id: string; rank: number | null; reason: string | null }>;
 };
 
 /** Questions are cut to this many characters so that a row fits a terminal. */
@@ -19,12 +19,25 @@ const cut = (text: string, width: number) => {
   return line.length > width ? `${line.slice(0, width - 1)}…` : line;
 };
 
-/** One row per case (question, expected source, rank; "-" when not found), then the summary. */
+/**
+ * One row per case (question, expected source, rank; "-" when not found, and
+ * why when no search could find it), then the summary.
+ */
 export function evaluationTable(result: EvaluationJson): string {
-  const rows = result.cases.map((c) => [cut(c.question, QUESTION_WIDTH), c.expected_source_id, c.rank === null ? '-' : String(c.rank)]);
-  const header = ['question', 'expected', 'rank'];
+  const notes = result.cases.some((c) => c.reason !== null);
+  const rows = result.cases.map((c) => [
+    cut(c.question, QUESTION_WIDTH),
+    c.expected_source_id,
+    c.rank === null ? '-' : String(c.rank),
+    ...(notes ? [c.reason ?? ''] : []),
+  ]);
+  const header = ['question', 'expected', 'rank', ...(notes ? ['note'] : [])];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ');
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column])))
+      .join('  ')
+      .trimEnd();
   return [
     line(header),
     ...rows.map(line),

@@ -32,6 +32,10 @@ const EvaluatedCaseRef = builder.objectRef<EvaluatedCase>('KnowledgeEvaluationCa
     rank: t.exposeInt('rank', { nullable: true, description: 'Position of the expected source\'s first passage; null when it was not found.' }),
     score: t.exposeFloat('score', { nullable: true, description: 'That passage\'s score.' }),
     topSourceId: t.exposeID('topSourceId', { nullable: true, description: 'The source of the passage that ranked first.' }),
+    reason: t.exposeString('reason', {
+      nullable: true,
+      description: 'Why no search could find the expected source (not indexed yet, failed, or serving other assistants); null when found or merely ranked too low.',
+    }),
   }),
 });
 

@@ -6,6 +6,7 @@ import type { PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError } from '../errors.ts';
 import { rankOf, summarise, type EvaluationSummary } from '../knowledge/evaluate.ts';
 import type { Reference } from '../knowledge/fuse.ts';
+import { answersFrom } from '../knowledge/passages.ts';
 import type { AssistantService } from './assistant.ts';
 import { MESSAGE_MAX_CHARS, RETRIEVAL_LIMIT, snippetOf } from './chat.ts';
 import { isUuid, parseInput, requiredText } from './validation.ts';
@@ -90,6 +91,8 @@ export type EvaluatedCase = {
   score: number | null;
   /** The source of the passage that ranked first (the one a reply leans on most). */
   topSourceId: string | null;
+  /** Why no search could find the expected source (not indexed, or serving other assistants); null otherwise. */
+  reason: string | null;
 };
 
 export type KnowledgeEvaluation = EvaluationSummary & { assistantId: string | null; depth: number; cases: EvaluatedCase[] };
@@ -143,21 +146,50 @@ export function createKnowledgeSearchService({ prisma, assistants, retrieve }: K
   /**
    * Every expected source must be one of the organization's: a typo would
    * otherwise read as a retrieval miss. A foreign id answers like a missing one.
+   * Returns, for each source that no search as `scope` can find (not indexed,
+   * or serving other assistants), why: a person then fixes the set or the
+   * source instead of the ranking.
    */
-  async function checkSources(viewer: Viewer, cases: Array<{ expectedSourceId: string }>) {
+  async function checkSources(viewer: Viewer, scope: string | null, cases: Array<{ expectedSourceId: string }>): Promise<Map<string, string>> {
     const ids = [...new Set(cases.map((c) => c.expectedSourceId).filter(isUuid))];
-    const known = new Set(
-      (await prisma.knowledgeSource.findMany({ where: { id: { in: ids }, organizationId: viewer.organizationId }, select: { id: true } })).map((s) => s.id),
-    );
+    const found = await prisma.knowledgeSource.findMany({
+      where: { id: { in: ids }, organizationId: viewer.organizationId },
+      select: { id: true, status: true, error: true, chunkCount: true },
+    });
+    const known = new Set(found.map((s) => s.id));
     const unknown = cases.findIndex((c) => !known.has(c.expectedSourceId));
-    if (unknown === -1) return;
-    const id = cases[unknown].expectedSourceId;
-    const others = new Set(cases.filter((c) => !known.has(c.expectedSourceId)).map((c) => c.expectedSourceId)).size - 1;
-    throw new AppError(
-      'NOT_FOUND',
-      `Knowledge source ${JSON.stringify(id)}, expected by cases.${unknown}, was not found` +
-        `${others > 0 ? ` (nor ${others} other expected source${others === 1 ? '' : 's'})` : ''}; use the ids of this organization's knowledge sources.`,
+    if (unknown !== -1) {
+      const id = cases[unknown].expectedSourceId;
+      const others = new Set(cases.filter((c) => !known.has(c.expectedSourceId)).map((c) => c.expectedSourceId)).size - 1;
+      throw new AppError(
+        'NOT_FOUND',
+        `Knowledge source ${JSON.stringify(id)}, expected by cases.${unknown}, was not found` +
+          `${others > 0 ? ` (nor ${others} other expected source${others === 1 ? '' : 's'})` : ''}; use the ids of this organization's knowledge sources.`,
+      );
+    }
+    // The searches' own scope rule, so that this cannot disagree with them.
+    const searchable = new Set(
+      (
+        await prisma.$queryRaw<Array<{ id: string }>>`
+          SELECT s.id FROM "KnowledgeSource" s
+          WHERE s.id = ANY (${ids}::uuid[]) AND s."organizationId" = ${viewer.organizationId}::uuid AND ${answersFrom(scope)}`
+      ).map((row) => row.id),
     );
+    const reasons = new Map<string, string>();
+    for (const source of found) {
+      if (searchable.has(source.id)) continue;
+      reasons.set(
+        source.id,
+        source.chunkCount === 0
+          ? source.status === 'failed'
+            ? `The source could not be indexed: ${source.error ?? 'its processing failed.'}`
+            : `The source is not indexed yet (${source.status}); evaluate again once it is ready.`
+          : scope
+            ? 'The source serves other assistants only, not this one.'
+            : 'The source serves chosen assistants only; pass assistant_id to ask as one of them.',
+      );
+    }
+    return reasons;
   }
 
   return {
@@ -188,7 +220,7 @@ export function createKnowledgeSearchService({ prisma, assistants, retrieve }: K
     async evaluate(viewer: Viewer, input: { assistantId?: string | null; cases: Array<{ question: string; expectedSourceId: string }> }): Promise<KnowledgeEvaluation> {
       const data = parseInput(evaluationSchema, input);
       const scope = await scopeOf(viewer, data.assistantId);
-      await checkSources(viewer, data.cases);
+      const unsearchable = await checkSources(viewer, scope, data.cases);
       const ask = async ({ question, expectedSourceId }: { question: string; expectedSourceId: string }): Promise<EvaluatedCase> => {
         const { references } = await retrieve({ organizationId: viewer.organizationId, assistantId: scope, question, limit: EVALUATION_DEPTH });
         const rank = rankOf(references.map((r) => r.sourceId), expectedSourceId);
@@ -198,6 +230,7 @@ export function createKnowledgeSearchService({ prisma, assistants, retrieve }: K
           rank,
           score: rank === null ? null : references[rank - 1].score,
           topSourceId: references[0]?.sourceId ?? null,
+          reason: rank === null ? (unsearchable.get(expectedSourceId) ?? null) : null,
         };
       };
       const cases = await inTurn(viewer.organizationId, () => mapLimited(data.cases, EVALUATION_CONCURRENCY, ask));
