@@ -273,7 +273,7 @@ describe('POST /knowledge/evaluations', () => {
     expect(asked).toEqual([...Array<string>(8).fill(asked[0]), ...Array<string>(8).fill(asked[8])]);
   });
 
-  test('input errors answer 422 naming the field, up to 500 cases of questions up to 2,000 characters', async () => {
+  test('input errors answer 422 naming the field: at most 500 cases, questions of at most 2,000 characters', async () => {
     const one = { question: 'What are your business hours?', expected_source_id: sources.hours };
     const cases: Array<[unknown, string, RegExp]> = [
       [{}, 'cases', /required/],
@@ -291,9 +291,10 @@ describe('POST /knowledge/evaluations', () => {
       expect(reply.body).toMatchObject({ status: 'error', status_code: 422 });
       expect(reply.body.data.errors).toEqual([{ field, message: expect.stringMatching(message) }]);
     }
-    const most = await evaluate({ cases: Array.from({ length: 500 }, () => one) });
-    expect(most.status).toBe(200);
-    expect(most.body.data).toMatchObject({ total: 500, recall_at_1: 1 });
+    // Refused before any question is asked.
+    t.ollama.requests.length = 0;
+    expect((await evaluate({ cases: Array.from({ length: 501 }, () => one) })).status).toBe(422);
+    expect(t.ollama.requests.filter((r) => r.path === '/api/embed')).toEqual([]);
   });
 
   test('an expected source that is unknown or another organization\'s answers 404 naming the case, the same for both', async () => {
@@ -443,6 +444,11 @@ describe('npm run cli -- knowledge eval', () => {
       // Asked as the assistant the pair serves.
       const asBot = json(await cli([...args, '--assistant', bot, '--json'], env));
       expect(asBot).toMatchObject({ assistant_id: bot, total: 3, found: 2, recall_at_1: 0.6667, mrr: 0.6667 });
+      // The file may name the assistant as the REST body does.
+      const scopedFile = path.join(temp.dir, 'scoped.json');
+      await writeFile(scopedFile, JSON.stringify({ assistant_id: bot, cases: [{ question: 'What is the staff discount code?', expected_source_id: discount }] }));
+      const scoped = json(await cli(['knowledge', 'eval', '--org', created.organization_id, '--file', scopedFile, '--json'], env));
+      expect(scoped).toMatchObject({ assistant_id: bot, recall_at_1: 1, cases: [{ rank: 1, top_source_id: discount }] });
       const viaServer = json(await cli([...args, '--json'], env));
       expect(viaServer).toMatchObject({ assistant_id: null, total: 3, found: 1, recall_at_1: 0.3333, recall_at_5: 0.3333, mrr: 0.3333, depth: 20 });
       expect(viaServer.cases).toEqual([
@@ -475,6 +481,10 @@ describe('npm run cli -- knowledge eval', () => {
       const invalid = await cli(args, env);
       expect(invalid.code).toBe(1);
       expect(invalid.stderr).toMatch(/cases\.0\.expected_source_id is required/);
+      await writeFile(file, JSON.stringify(Array.from({ length: 501 }, () => ({ question: 'Hours?', expected_source_id: hours }))));
+      const tooMany = await cli(args, env);
+      expect(tooMany.code).toBe(2);
+      expect(tooMany.stderr).toMatch(/holds 501 cases; an evaluation takes at most 500/);
       const noFile = await cli(['knowledge', 'eval', '--org', created.organization_id], env);
       expect(noFile.code).toBe(2);
       expect(noFile.stderr).toMatch(/--file is required/);

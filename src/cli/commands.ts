@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AppError, invalid, notFound } from '../errors.ts';
-import type { KnowledgeEvaluation } from '../services/knowledge-search.ts';
+import { EVALUATION_MAX_CASES, type KnowledgeEvaluation } from '../services/knowledge-search.ts';
 import type { Services } from '../services/services.ts';
 
 export const USAGE = `Usage: npm run --silent cli -- <command> [options]
@@ -72,14 +72,15 @@ function count(value: string | undefined, flag: string): number {
   return parsed;
 }
 
-export type EvaluationCases = Array<{ question: unknown; expectedSourceId: unknown }>;
+/** An evaluation as read from its file: the evaluation itself checks each field and names the wrong ones. */
+export type EvaluationInput = { assistantId?: unknown; cases: Array<{ question: unknown; expectedSourceId: unknown }> };
 
 /**
  * What a command reads from files, read by the CLI's own process (with the
  * user's permissions, relative to its working folder) before the command runs
  * here or in the gateway. Only `knowledge eval` reads one: its cases.
  */
-export async function readCommandInput(argv: string[]): Promise<EvaluationCases | undefined> {
+export async function readCommandInput(argv: string[]): Promise<EvaluationInput | undefined> {
   const { positionals, values } = parseCommand(argv);
   if (positionals.join(' ') !== 'knowledge eval') return undefined;
   const file = path.resolve(required(values.file, 'file'));
@@ -90,10 +91,17 @@ export async function readCommandInput(argv: string[]): Promise<EvaluationCases 
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
     throw new UsageError(`--file ${file} could not be read as JSON (${reason}).`);
   }
-  const cases = Array.isArray(parsed) ? parsed : (parsed as { cases?: unknown } | null)?.cases;
-  if (!Array.isArray(cases)) throw new UsageError(`--file ${file} must hold {"cases": [{"question", "expected_source_id"}, ...]} or that list alone.`);
+  const body = (Array.isArray(parsed) ? { cases: parsed } : parsed) as { cases?: unknown; assistant_id?: unknown } | null;
+  if (!Array.isArray(body?.cases)) throw new UsageError(`--file ${file} must hold {"cases": [{"question", "expected_source_id"}, ...]} or that list alone.`);
+  // Refused here already: the whole set travels to the gateway in one message.
+  if (body.cases.length > EVALUATION_MAX_CASES) {
+    throw new UsageError(`--file ${file} holds ${body.cases.length} cases; an evaluation takes at most ${EVALUATION_MAX_CASES}: split the set.`);
+  }
   // The keys of the REST body, so one file serves both.
-  return cases.map((c) => ({ question: c?.question, expectedSourceId: c?.expected_source_id }));
+  return {
+    assistantId: body.assistant_id,
+    cases: body.cases.map((c: { question?: unknown; expected_source_id?: unknown } | null) => ({ question: c?.question, expectedSourceId: c?.expected_source_id })),
+  };
 }
 
 /** An evaluation as the REST API shows it (snake_case), for --json. */
@@ -111,10 +119,10 @@ function evaluationJson(result: KnowledgeEvaluation) {
 }
 
 /** The fields of the cases file as the user wrote them (expected_source_id, not expectedSourceId). */
-const fileField = (field: string) => field.replace(/expectedSourceId/, 'expected_source_id');
+const fileField = (field: string) => field.replace(/expectedSourceId/, 'expected_source_id').replace(/^assistantId$/, 'assistant_id');
 
 /** Runs one command; throws UsageError for bad arguments and AppError for refused operations. */
-export async function runCommand(services: Services, argv: string[], input?: EvaluationCases): Promise<unknown> {
+export async function runCommand(services: Services, argv: string[], input?: EvaluationInput): Promise<unknown> {
   const { positionals, values } = parseCommand(argv);
   const command = positionals.join(' ');
   const { organizations, widgetTokens } = services;
@@ -165,7 +173,8 @@ export async function runCommand(services: Services, argv: string[], input?: Eva
       try {
         const result = await services.knowledgeSearch.evaluate(
           { kind: 'apiKey', organizationId: org.id, rateLimitPerHour: org.rateLimitPerHour },
-          { assistantId: values.assistant, cases: input as Array<{ question: string; expectedSourceId: string }> },
+          // --assistant wins over the file's assistant_id.
+          { ...(input as { assistantId?: string; cases: Array<{ question: string; expectedSourceId: string }> }), ...(values.assistant ? { assistantId: values.assistant } : {}) },
         );
         return evaluationJson(result);
       } catch (error) {

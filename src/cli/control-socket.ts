@@ -5,10 +5,10 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import type { Services } from '../services/services.ts';
-import { describeFailure, runCommand, type EvaluationCases } from './commands.ts';
+import { describeFailure, runCommand, type EvaluationInput } from './commands.ts';
 
 /** The command line, and what the CLI read from the files it names (see readCommandInput). */
-export type ControlRequest = { argv: string[]; input?: EvaluationCases };
+export type ControlRequest = { argv: string[]; input?: EvaluationInput };
 export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string; usage: boolean };
 
 /** Room for an evaluation's 500 questions of up to 2,000 characters each. */
@@ -24,7 +24,7 @@ async function answer(services: Services, line: string): Promise<ControlReply> {
     if (!Array.isArray(request.argv) || !request.argv.every((arg) => typeof arg === 'string')) {
       return { ok: false, error: 'Malformed control request.', usage: false };
     }
-    const input = Array.isArray(request.input) ? request.input : undefined;
+    const input = Array.isArray(request.input?.cases) ? request.input : undefined;
     return { ok: true, result: await runCommand(services, request.argv, input) };
   } catch (error) {
     if (error instanceof SyntaxError) return { ok: false, error: 'Malformed control request.', usage: false };

@@ -6,7 +6,7 @@
 import { connect } from 'node:net';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { acquireDataLock, DataLockedError } from '../db/data-lock.ts';
-import { checkCommand, describeFailure, parseCommand, readCommandInput, runCommand, USAGE, type EvaluationCases } from './commands.ts';
+import { checkCommand, describeFailure, parseCommand, readCommandInput, runCommand, USAGE, type EvaluationInput } from './commands.ts';
 import { controlSocketPath, type ControlReply, type ControlRequest } from './control-socket.ts';
 import { textOf } from './text-output.ts';
 
@@ -32,7 +32,7 @@ function viaGateway(config: Config, request: ControlRequest): Promise<ControlRep
   });
 }
 
-async function locally(config: Config, argv: string[], input: EvaluationCases | undefined): Promise<ControlReply> {
+async function locally(config: Config, argv: string[], input: EvaluationInput | undefined): Promise<ControlReply> {
   // Loaded only here: a command answered by the running gateway needs none of this.
   const [{ openDatabase }, { createLlm }, { createServices }] = await Promise.all([
     import('../db/database.ts'),
