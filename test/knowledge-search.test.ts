@@ -6,8 +6,14 @@ import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildApp } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import { openDatabase } from '../src/db/database.ts';
+import { createLlm } from '../src/llm/ollama.ts';
 import { utf8 } from './fixtures/make-files.ts';
 import { authHeaders, createTestApp, type Credentials, type TestApp } from './utils/app.ts';
+import { startOllamaDouble } from './utils/ollama-double.ts';
+import { throwawaySchema } from './utils/postgres.ts';
 import { api, cli, killAll, startServer, tempDir, type Run } from './utils/process.ts';
 
 let t: TestApp;
@@ -387,6 +393,49 @@ describe('both endpoints', () => {
       { question: 'How long does international delivery take?', expectedSourceId: sources.shipping, rank: 1, score: expect.any(Number), topSourceId: sources.shipping },
     ]);
   });
+});
+
+describe('on PostgreSQL', () => {
+  test('an evaluation ranks, scopes and explains as on the embedded database', async () => {
+    const ollama = await startOllamaDouble({ models: ['llama3.2', 'nomic-embed-text'] });
+    const schema = await throwawaySchema('gateway_search');
+    const db = await openDatabase({ databaseUrl: schema.url });
+    const app = buildApp({ config: loadConfig({ OLLAMA_HOST: ollama.url, DATABASE_URL: schema.url }), db, llm: createLlm({ host: ollama.url }) });
+    try {
+      const created = await app.services.organizations.create({ name: 'Acme' });
+      const headers = { ...authHeaders({ ...created }), 'Content-Type': 'application/json' };
+      const call = async (method: string, path: string, body?: unknown) => {
+        const response = await app.fetch(new Request(`http://gateway.test${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
+        return { status: response.status, body: (await response.json()) as any };
+      };
+      const bot = (await call('POST', '/api/v1/assistants/', { name: 'Staff helper' })).body.data.id;
+      const hours = (await call('POST', '/api/v1/knowledge/qa/', { question: 'What are your business hours?', answer: 'Monday to Friday, 9 AM to 6 PM.' })).body.data.id;
+      const discount = (await call('POST', '/api/v1/knowledge/qa/', { question: 'What is the staff discount code?', answer: 'TEAM-25.', assistant_ids: [bot] })).body.data.id;
+      for (const id of [hours, discount]) {
+        for (let i = 0; (await call('GET', `/api/v1/knowledge/qa/${id}`)).body.data.status !== 'ready'; i++) {
+          if (i > 300) throw new Error(`${id} never became ready`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      const cases = [
+        { question: 'What are your business hours?', expected_source_id: hours },
+        { question: 'What is the staff discount code?', expected_source_id: discount },
+      ];
+      const shared = await call('POST', '/api/v1/knowledge/evaluations', { cases });
+      expect(shared.status).toBe(200);
+      expect(shared.body.data).toMatchObject({ total: 2, found: 1, recall_at_1: 0.5, mrr: 0.5, cases: [{ rank: 1, reason: null }, { rank: null }] });
+      expect(shared.body.data.cases[1].reason).toMatch(/pass assistant_id/);
+      const asBot = await call('POST', '/api/v1/knowledge/evaluations', { assistant_id: bot, cases });
+      expect(asBot.body.data).toMatchObject({ found: 2, recall_at_1: 1, mrr: 1 });
+      const searched = await call('POST', '/api/v1/knowledge/search', { query: 'What is the staff discount code?', assistant_id: bot });
+      expect(searched.body.data.passages[0]).toMatchObject({ rank: 1, source_id: discount, kind: 'qa' });
+    } finally {
+      await app.close();
+      await db.close();
+      await schema.drop();
+      await ollama.close();
+    }
+  }, 120_000);
 });
 
 describe('npm run cli -- knowledge eval', () => {
