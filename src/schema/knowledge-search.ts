@@ -75,14 +75,16 @@ const EvaluateKnowledgeInput = builder.inputType('EvaluateKnowledgeInput', {
   }),
 });
 
+/** GraphQL IDs may arrive as numbers; absent stays absent. */
+const optionalId = (id: string | number | null | undefined) => (id == null ? id : String(id));
+
 builder.queryFields((t) => ({
   searchKnowledge: t.field({
     type: KnowledgeSearchRef,
     authScopes: { apiKey: true },
     description: 'The passages a reply to this question would be given, with their scores.',
     args: { input: t.arg({ type: SearchKnowledgeInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      ctx.services.knowledgeSearch.search(ctx.viewer!, { ...input, assistantId: input.assistantId == null ? input.assistantId : String(input.assistantId) }),
+    resolve: (_root, { input }, ctx) => ctx.services.knowledgeSearch.search(ctx.viewer!, { ...input, assistantId: optionalId(input.assistantId) }),
   }),
   evaluateKnowledge: t.field({
     type: KnowledgeEvaluationRef,
@@ -91,7 +93,7 @@ builder.queryFields((t) => ({
     args: { input: t.arg({ type: EvaluateKnowledgeInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.knowledgeSearch.evaluate(ctx.viewer!, {
-        assistantId: input.assistantId == null ? input.assistantId : String(input.assistantId),
+        assistantId: optionalId(input.assistantId),
         cases: input.cases.map((c) => ({ question: c.question, expectedSourceId: String(c.expectedSourceId) })),
       }),
   }),
