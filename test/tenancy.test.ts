@@ -7,7 +7,15 @@ import { authHeaders, createTestApp, type TestApp } from './utils/app.ts';
 
 let t: TestApp;
 /** Everything the other organization (Globex) owns. */
-const theirs = { assistant: '', session: '', conversation: '', context: '', reference: 'globex-customer-1', reference2: 'globex-customer-2' };
+const theirs = {
+  assistant: '',
+  session: '',
+  conversation: '',
+  context: '',
+  reference: 'globex-customer-1',
+  reference2: 'globex-customer-2',
+  source: '',
+};
 
 beforeAll(async () => {
   t = await createTestApp();
@@ -26,6 +34,13 @@ beforeAll(async () => {
   });
   theirs.conversation = conversation.body.data.id;
   await t.json('POST', `/api/v1/conversations/${theirs.conversation}/messages`, { ...as, body: { content: 'Globex conversation secret' } });
+  const source = await t.json('POST', '/api/v1/knowledge/qa/', { ...as, body: { question: 'What is the Globex launch code?', answer: 'Globex launch code secret' } });
+  theirs.source = source.body.data.id;
+  // Indexed, so that a search could find it if tenancy failed.
+  for (let i = 0; (await t.json('GET', `/api/v1/knowledge/qa/${theirs.source}`, as)).body.data.status !== 'ready'; i++) {
+    if (i > 300) throw new Error('their Q&A pair never became ready');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
   for (const id of Object.values(theirs)) expect(id).toBeTruthy();
 });
 afterAll(() => t.close());
@@ -134,6 +149,19 @@ describe('over REST a foreign id answers exactly like a missing one', () => {
     expect(byCustomer.body.data).toMatchObject({ items: [], total: 0 });
   });
 
+  test('knowledge search and evaluation: their assistant and their sources answer like missing ones, and their passages are never found', async () => {
+    const cases = (id: string) => [{ question: 'What is the Globex launch code?', expected_source_id: id }];
+    await expectLikeMissing('POST', () => '/api/v1/knowledge/search', theirs.assistant, (id) => ({ query: 'launch code', assistant_id: id }));
+    await expectLikeMissing('POST', () => '/api/v1/knowledge/evaluations', theirs.assistant, (id) => ({ assistant_id: id, cases: cases(theirs.source) }));
+    await expectLikeMissing('POST', () => '/api/v1/knowledge/evaluations', theirs.source, (id) => ({ cases: cases(id) }));
+    const found = await t.json('POST', '/api/v1/knowledge/search', { body: { query: 'What is the Globex launch code?', limit: 50 } });
+    expect(found.status).toBe(200);
+    expect(JSON.stringify(found.body)).not.toContain(theirs.source);
+    expect(JSON.stringify(found.body)).not.toContain('launch code secret');
+    const own = await t.json('POST', '/api/v1/knowledge/search', { body: { query: 'What is the Globex launch code?' }, auth: t.otherOrg });
+    expect(own.body.data.passages[0].source_id).toBe(theirs.source);
+  });
+
   test('a widget token of one organization cannot reach another\'s assistant', async () => {
     const issued = await t.json('POST', '/api/v1/auth/widget-token', { body: { client_id: t.org.clientId }, auth: null });
     const token = issued.body.token;
@@ -168,6 +196,12 @@ describe('over GraphQL a foreign id answers exactly like a missing one', () => {
     ['userContext', 'query ($key: String!) { userContext(key: $key) { id traits } }', (key) => ({ key })],
     ['updateUserContext', 'mutation ($key: String!) { updateUserContext(key: $key, input: { traits: { plan: "free" } }) { id } }', (key) => ({ key })],
     ['deleteUserContext', 'mutation ($key: String!) { deleteUserContext(key: $key) }', (key) => ({ key })],
+    ['searchKnowledge', 'query ($id: ID!) { searchKnowledge(input: { query: "launch code", assistantId: $id }) { passages { text } } }', (id) => ({ id })],
+    [
+      'evaluateKnowledge',
+      'query ($id: ID!) { evaluateKnowledge(input: { cases: [{ question: "launch code", expectedSourceId: $id }] }) { mrr } }',
+      (id) => ({ id }),
+    ],
   ];
   const foreignOf: Record<string, () => string> = {
     assistant: () => theirs.assistant,
@@ -182,6 +216,8 @@ describe('over GraphQL a foreign id answers exactly like a missing one', () => {
     userContext: () => theirs.reference2,
     updateUserContext: () => theirs.context,
     deleteUserContext: () => theirs.reference2,
+    searchKnowledge: () => theirs.assistant,
+    evaluateKnowledge: () => theirs.source,
   };
 
   test.each(cases)('%s', async (field, query, variables) => {

@@ -1,8 +1,11 @@
 // The CLI's commands, run against the services either in the CLI's own process
 // or, when a gateway holds the data folder, inside the gateway (through the
 // control socket). Each returns a JSON-able result.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AppError } from '../errors.ts';
+import { AppError, invalid, notFound } from '../errors.ts';
+import { EVALUATION_MAX_CASES, type KnowledgeEvaluation } from '../services/knowledge-search.ts';
 import type { Services } from '../services/services.ts';
 
 export const USAGE = `Usage: npm run --silent cli -- <command> [options]
@@ -16,6 +19,10 @@ export const USAGE = `Usage: npm run --silent cli -- <command> [options]
   signing-key rotate [--revoke-old]         sign widget tokens with a new key; issued tokens stay valid for
                                             WIDGET_KEY_GRACE_SECONDS (default 3600), or are refused at once
                                             with --revoke-old
+  knowledge eval --org ID --file CASES.json [--assistant ID]
+                                            ask each question as a reply would; prints each case's rank,
+                                            then recall@1, recall@5 and MRR. CASES.json: {"cases": [{"question",
+                                            "expected_source_id"}]} (or the list alone), at most 500 cases
 
 Options: --json prints JSON only.`;
 
@@ -29,6 +36,8 @@ const options = {
   org: { type: 'string' },
   'per-hour': { type: 'string' },
   key: { type: 'string' },
+  file: { type: 'string' },
+  assistant: { type: 'string' },
   json: { type: 'boolean' },
   'revoke-old': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -42,7 +51,7 @@ export function parseCommand(argv: string[]) {
   }
 }
 
-const COMMANDS = ['org create', 'org list', 'org rate-limit', 'key create', 'key list', 'key revoke', 'signing-key rotate'];
+const COMMANDS = ['org create', 'org list', 'org rate-limit', 'key create', 'key list', 'key revoke', 'signing-key rotate', 'knowledge eval'];
 
 /**
  * Parses the arguments and rejects an unknown command before anything is opened: a typo must
@@ -66,8 +75,57 @@ function count(value: string | undefined, flag: string): number {
   return parsed;
 }
 
+/** An evaluation as read from its file: the evaluation itself checks each field and names the wrong ones. */
+export type EvaluationInput = { assistantId?: unknown; cases: Array<{ question: unknown; expectedSourceId: unknown }> };
+
+/**
+ * What a command reads from files, read by the CLI's own process (with the
+ * user's permissions, relative to its working folder) before the command runs
+ * here or in the gateway. Only `knowledge eval` reads one: its cases.
+ */
+export async function readCommandInput(argv: string[]): Promise<EvaluationInput | undefined> {
+  const { positionals, values } = parseCommand(argv);
+  if (positionals.join(' ') !== 'knowledge eval') return undefined;
+  const file = path.resolve(required(values.file, 'file'));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new UsageError(`--file ${file} could not be read as JSON (${reason}).`);
+  }
+  const body = (Array.isArray(parsed) ? { cases: parsed } : parsed) as { cases?: unknown; assistant_id?: unknown } | null;
+  if (!Array.isArray(body?.cases)) throw new UsageError(`--file ${file} must hold {"cases": [{"question", "expected_source_id"}, ...]} or that list alone.`);
+  // Refused here already: the whole set travels to the gateway in one message.
+  if (body.cases.length > EVALUATION_MAX_CASES) {
+    throw new UsageError(`--file ${file} holds ${body.cases.length} cases; an evaluation takes at most ${EVALUATION_MAX_CASES}: split the set.`);
+  }
+  // The keys of the REST body, so one file serves both.
+  return {
+    assistantId: body.assistant_id,
+    cases: body.cases.map((c: { question?: unknown; expected_source_id?: unknown } | null) => ({ question: c?.question, expectedSourceId: c?.expected_source_id })),
+  };
+}
+
+/** An evaluation as the REST API shows it (snake_case), for --json. */
+function evaluationJson(result: KnowledgeEvaluation) {
+  return {
+    assistant_id: result.assistantId,
+    total: result.total,
+    found: result.found,
+    recall_at_1: result.recallAt1,
+    recall_at_5: result.recallAt5,
+    mrr: result.mrr,
+    depth: result.depth,
+    cases: result.cases.map((c) => ({ question: c.question, expected_source_id: c.expectedSourceId, rank: c.rank, score: c.score, top_source_id: c.topSourceId, reason: c.reason })),
+  };
+}
+
+/** The fields of the cases file as the user wrote them (expected_source_id, not expectedSourceId). */
+const fileField = (field: string) => field.replace(/expectedSourceId/, 'expected_source_id').replace(/^assistantId$/, 'assistant_id');
+
 /** Runs one command; throws UsageError for bad arguments and AppError for refused operations. */
-export async function runCommand(services: Services, argv: string[]): Promise<unknown> {
+export async function runCommand(services: Services, argv: string[], input?: EvaluationInput): Promise<unknown> {
   const { positionals, values } = parseCommand(argv);
   const command = positionals.join(' ');
   const { organizations, widgetTokens } = services;
@@ -111,6 +169,24 @@ export async function runCommand(services: Services, argv: string[]): Promise<un
     case 'signing-key rotate': {
       const rotated = await widgetTokens.rotate({ revokeOld: values['revoke-old'] ?? false });
       return { key_id: rotated.keyId, revoked_keys: rotated.revokedKeys, old_keys_valid_for_seconds: rotated.graceSeconds };
+    }
+    case 'knowledge eval': {
+      const organizationId = required(values.org, 'org');
+      if (!input) throw new UsageError('--file is required.');
+      const org = await organizations.findAuth(organizationId);
+      if (!org) throw notFound('Organization', organizationId);
+      try {
+        const result = await services.knowledgeSearch.evaluate(
+          { kind: 'apiKey', organizationId: org.id, rateLimitPerHour: org.rateLimitPerHour },
+          // --assistant wins over the file's assistant_id.
+          { ...(input as { assistantId?: string; cases: Array<{ question: string; expectedSourceId: string }> }), ...(values.assistant ? { assistantId: values.assistant } : {}) },
+        );
+        return evaluationJson(result);
+      } catch (error) {
+        const errors = error instanceof AppError ? error.extensions.errors : undefined;
+        if (errors) throw invalid(errors.map((e) => ({ ...e, field: fileField(e.field) })));
+        throw error;
+      }
     }
     default:
       throw new UsageError(command ? `Unknown command "${command}".` : 'No command given.');

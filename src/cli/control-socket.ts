@@ -5,12 +5,14 @@ import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import path from 'node:path';
 import type { Services } from '../services/services.ts';
-import { describeFailure, runCommand } from './commands.ts';
+import { describeFailure, runCommand, type EvaluationInput } from './commands.ts';
 
-export type ControlRequest = { argv: string[] };
+/** The command line, and what the CLI read from the files it names (see readCommandInput). */
+export type ControlRequest = { argv: string[]; input?: EvaluationInput };
 export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string; usage: boolean };
 
-const MAX_REQUEST_BYTES = 64 * 1024;
+/** Room for an evaluation's 500 questions of up to 2,000 characters each. */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
 
 export function controlSocketPath(dataDir: string): string {
   return path.join(dataDir, 'control.sock');
@@ -22,7 +24,8 @@ async function answer(services: Services, line: string): Promise<ControlReply> {
     if (!Array.isArray(request.argv) || !request.argv.every((arg) => typeof arg === 'string')) {
       return { ok: false, error: 'Malformed control request.', usage: false };
     }
-    return { ok: true, result: await runCommand(services, request.argv) };
+    const input = Array.isArray(request.input?.cases) ? request.input : undefined;
+    return { ok: true, result: await runCommand(services, request.argv, input) };
   } catch (error) {
     if (error instanceof SyntaxError) return { ok: false, error: 'Malformed control request.', usage: false };
     const failure = describeFailure(error);

@@ -1,20 +1,22 @@
-// `npm run --silent cli -- <command>`: manages organizations and keys. When a
+// `npm run --silent cli -- <command>`: manages organizations and keys, and checks
+// what the knowledge base answers (knowledge eval). When a
 // gateway holds the data folder, the command runs inside it (control socket);
 // otherwise the CLI takes the folder's lock and opens the database itself.
 // With DATABASE_URL it simply connects.
 import { connect } from 'node:net';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { acquireDataLock, DataLockedError } from '../db/data-lock.ts';
-import { checkCommand, describeFailure, parseCommand, runCommand, USAGE } from './commands.ts';
-import { controlSocketPath, type ControlReply } from './control-socket.ts';
+import { checkCommand, describeFailure, parseCommand, readCommandInput, runCommand, USAGE, type EvaluationInput } from './commands.ts';
+import { controlSocketPath, type ControlReply, type ControlRequest } from './control-socket.ts';
+import { textOf } from './text-output.ts';
 
 /** Asks the running gateway; null when none is listening. */
-function viaGateway(config: Config, argv: string[]): Promise<ControlReply | null> {
+function viaGateway(config: Config, request: ControlRequest): Promise<ControlReply | null> {
   return new Promise((resolve, reject) => {
     const socket = connect(controlSocketPath(config.dataDir));
     let reply = '';
     socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ argv })}\n`));
+    socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
     socket.on('data', (chunk: string) => (reply += chunk));
     socket.on('end', () => {
       try {
@@ -30,7 +32,7 @@ function viaGateway(config: Config, argv: string[]): Promise<ControlReply | null
   });
 }
 
-async function locally(config: Config, argv: string[]): Promise<ControlReply> {
+async function locally(config: Config, argv: string[], input: EvaluationInput | undefined): Promise<ControlReply> {
   // Loaded only here: a command answered by the running gateway needs none of this.
   const [{ openDatabase }, { createLlm }, { createServices }] = await Promise.all([
     import('../db/database.ts'),
@@ -43,7 +45,7 @@ async function locally(config: Config, argv: string[]): Promise<ControlReply> {
     try {
       const services = createServices({ prisma: db.prisma, llm: createLlm({ host: config.ollamaHost }), config });
       try {
-        return { ok: true, result: await runCommand(services, argv) };
+        return { ok: true, result: await runCommand(services, argv, input) };
       } catch (error) {
         const failure = describeFailure(error);
         return { ok: false, error: failure.message, usage: failure.usage };
@@ -56,9 +58,14 @@ async function locally(config: Config, argv: string[]): Promise<ControlReply> {
   }
 }
 
-function print(result: unknown, json: boolean) {
+function print(command: string, result: unknown, json: boolean) {
   if (json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return;
+  }
+  const text = textOf(command, result);
+  if (text !== null) {
+    process.stdout.write(text);
     return;
   }
   const rows = Array.isArray(result) ? result : [result];
@@ -78,15 +85,16 @@ async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     }
-    checkCommand(argv);
+    const command = checkCommand(argv).positionals.join(' ');
     const config = loadConfig();
-    const reply = (config.databaseUrl ? null : await viaGateway(config, argv)) ?? (await locally(config, argv));
+    const input = await readCommandInput(argv);
+    const reply = (config.databaseUrl ? null : await viaGateway(config, { argv, input })) ?? (await locally(config, argv, input));
     if (!reply.ok) {
       console.error(reply.error);
       if (reply.usage) console.error(`\n${USAGE}`);
       return reply.usage ? 2 : 1;
     }
-    print(reply.result, json);
+    print(command, reply.result, json);
     return 0;
   } catch (error) {
     if (error instanceof ConfigError || error instanceof DataLockedError) {

@@ -2,6 +2,7 @@
 // (src/rest/operations.graphql) plus how the path, query and body become its
 // variables and how its result becomes the documented reply.
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { camelCase } from './envelope.ts';
 import * as op from './operations.generated.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -89,6 +90,14 @@ function knowledgeRoutes(path: keyof typeof KNOWLEDGE): Route[] {
     },
   ];
 }
+
+/** The objects of a list in the body (an evaluation's cases) with camelCase keys, as the top level; anything else is left for GraphQL to report. */
+const camelItems = (value: unknown) =>
+  Array.isArray(value)
+    ? value.map((item) =>
+        item !== null && typeof item === 'object' && !Array.isArray(item) ? Object.fromEntries(Object.entries(item).map(([key, v]) => [camelCase(key), v])) : item,
+      )
+    : value;
 
 /** Multipart fields arrive as text: a list of assistant ids may come comma-separated. */
 const idList = (value: unknown) => (typeof value === 'string' ? value.split(',').map((id) => id.trim()).filter(Boolean) : value);
@@ -277,6 +286,34 @@ export const routes: Route[] = [
     document: op.RestSyncKnowledgeUrlDocument,
     variables: ({ params }) => ({ id: params.id }),
     reply: accepted('The page is being fetched again'),
+  },
+  {
+    method: 'POST',
+    path: '/knowledge/search',
+    document: op.RestSearchKnowledgeDocument,
+    body: true,
+    variables: ({ body }) => ({ input: body }),
+    reply: ({ result }: op.RestSearchKnowledgeQuery) => ({
+      status: 200,
+      detail: !result.searched
+        ? 'Nothing is indexed for this assistant yet: a reply would be given no passages'
+        : result.passages.length === 0
+          ? 'No passage matches: a reply would be told that the knowledge base does not hold the answer'
+          : `${result.passages.length} passage${result.passages.length === 1 ? '' : 's'} found, best first: what a reply would be given`,
+      data: result,
+    }),
+  },
+  {
+    method: 'POST',
+    path: '/knowledge/evaluations',
+    document: op.RestEvaluateKnowledgeDocument,
+    body: true,
+    variables: ({ body }) => ({ input: { ...body, cases: camelItems(body.cases) } }),
+    reply: ({ result }: op.RestEvaluateKnowledgeQuery) => ({
+      status: 200,
+      detail: `Evaluated ${result.total} question${result.total === 1 ? '' : 's'}: recall@1 ${result.recall_at_1}, recall@5 ${result.recall_at_5}, MRR ${result.mrr}`,
+      data: result,
+    }),
   },
 
   {

@@ -8,5 +8,6 @@ import './user-context.ts';
 import './conversation.ts';
 import './chat-stream.ts';
 import './knowledge.ts';
+import './knowledge-search.ts';
 
 export const schema = builder.toSchema();

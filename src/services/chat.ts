@@ -59,10 +59,15 @@ export type ChatDeps = {
 };
 
 /** Passages considered for a prompt, best first. */
-const RETRIEVAL_LIMIT = 8;
+export const RETRIEVAL_LIMIT = 8;
 /** Share of the context window that reference passages may fill. */
 const REFERENCE_SHARE = 0.3;
 const SNIPPET_CHARS = 240;
+
+/** The start of a passage, as a reply's sources show it. */
+export function snippetOf(content: string): string {
+  return content.length > SNIPPET_CHARS ? `${content.slice(0, SNIPPET_CHARS).trimEnd()}…` : content;
+}
 
 export type Source = { sourceId: string; kind: Reference['kind']; title: string; url: string | null; snippet: string; score: number };
 
@@ -82,9 +87,14 @@ function selectReferences(references: Reference[], budgetTokens: number): { pass
       kind: reference.kind,
       closeQuestion: reference.closeQuestion,
     });
-    const { content } = reference;
-    const snippet = content.length > SNIPPET_CHARS ? `${content.slice(0, SNIPPET_CHARS).trimEnd()}…` : content;
-    sources.push({ sourceId: reference.sourceId, kind: reference.kind, title: reference.title, url: reference.url, snippet, score: reference.score });
+    sources.push({
+      sourceId: reference.sourceId,
+      kind: reference.kind,
+      title: reference.title,
+      url: reference.url,
+      snippet: snippetOf(reference.content),
+      score: reference.score,
+    });
   }
   return { passages, sources };
 }

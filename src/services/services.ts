@@ -9,6 +9,7 @@ import { createChatService } from './chat.ts';
 import { createGenerationSlots } from './generation-slots.ts';
 import { createJobQueue } from './jobs.ts';
 import { createKnowledgeService } from './knowledge.ts';
+import { createKnowledgeSearchService, type Retrieve } from './knowledge-search.ts';
 import { createConversationService } from './conversation.ts';
 import { createOrganizationService } from './organization.ts';
 import { createSessionService } from './session.ts';
@@ -45,6 +46,12 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     sessions: createSessionService({ prisma, assistants }),
     conversations: createConversationService({ prisma, assistants, userContexts }),
     userContexts,
+    knowledgeSearch: createKnowledgeSearchService({
+      prisma,
+      assistants,
+      // The passage searches' scope rule takes null for no particular assistant (see Retrieve).
+      retrieve: knowledge.retrieve as Retrieve,
+    }),
     chat: createChatService({
       prisma,
       llm,

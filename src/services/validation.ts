@@ -25,7 +25,10 @@ export const jsonObject = (maxBytes = MAX_JSON_BYTES) =>
       message: `must be at most ${maxBytes / 1024} KB of JSON`,
     });
 
-export const text = (max: number) => z.string().trim().max(max, { error: `must be at most ${max} characters` });
+export const text = (max: number) =>
+  z
+    .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+    .trim().max(max, { error: `must be at most ${max} characters` });
 export const requiredText = (max: number) => text(max).min(1, { error: 'must not be empty' });
 
 /** A BCP 47 language tag, the language of replies (en, pt-BR). */
