@@ -28,8 +28,9 @@ export function createLogger({ level, format, toStderr = false }: LogOptions): L
   if (format === 'pretty') {
     return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', destination: toStderr ? 2 : 1 } } });
   }
-  // Synchronous: a line written just before the process exits is not lost.
-  return pino(options, pino.destination({ dest: toStderr ? 2 : 1, sync: true }));
+  // Access lines are written on every request, so without blocking the event loop on a slow pipe
+  // (pino flushes what is pending when the process exits); why a process could not start, at once.
+  return pino(options, pino.destination({ dest: toStderr ? 2 : 1, sync: toStderr }));
 }
 
 /** For apps built without a log (tests): nothing is written. */
