@@ -12,6 +12,8 @@ export type Context = {
   requestId: string;
   /** Aborted when the client goes away (HTTP request closed, subscription ended). */
   signal?: AbortSignal;
+  /** The Origin header a browser sent (null from other clients): whose page the request comes from. */
+  origin?: string | null;
   /**
    * Counts this anonymous request against an organization's widget budget when
    * the edge could not know the organization (a widget token asked for with a
@@ -21,4 +23,4 @@ export type Context = {
 };
 
 /** What the edge hands to Yoga for each request, on top of Yoga's own context. */
-export type EdgeContext = Pick<Context, 'viewer' | 'requestId' | 'signal' | 'chargeWidget'>;
+export type EdgeContext = Pick<Context, 'viewer' | 'requestId' | 'signal' | 'origin' | 'chargeWidget'>;

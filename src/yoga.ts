@@ -28,7 +28,7 @@ export function createYogaServer({ services, prisma, plugins = [] }: { services:
     graphiql: { title: 'Assistant gateway', headers: '{\n  "X-API-Key": "",\n  "X-API-Secret": ""\n}' },
     renderGraphiQL,
     logging: 'warn',
-    context: ({ viewer, requestId, signal, chargeWidget }) => ({ viewer, requestId, signal, chargeWidget, services, prisma }),
+    context: ({ viewer, requestId, signal, origin, chargeWidget }) => ({ viewer, requestId, signal, origin, chargeWidget, services, prisma }),
     plugins: [
       useQueryShapeLimit(),
       EnvelopArmorPlugin({

@@ -5,7 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createTestApp, type TestApp } from './utils/app.ts';
+import { authHeaders, createTestApp, type TestApp } from './utils/app.ts';
 
 let t: TestApp;
 let activeId: string;
@@ -426,5 +426,64 @@ describe('rotating the signing key', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('allowed origins of an organization\'s widget', () => {
+  test('with a list set, a page of another origin is refused a widget token with a 403 naming it; listed origins and servers are not', async () => {
+    const org = await t.createOrg('Shop with a widget');
+    const mint = (origin?: string) =>
+      t.json('POST', '/api/v1/auth/widget-token', { auth: null, body: { client_id: org.clientId }, headers: origin ? { Origin: origin } : {} });
+    // No list: any origin, as before.
+    expect((await mint('https://anywhere.example')).status).toBe(200);
+
+    const updated = await t.graphql(
+      'mutation ($o: [String!]) { updateOrganization(allowedOrigins: $o) { allowedOrigins } }',
+      { o: ['https://Shop.example', 'http://localhost:3000'] },
+      authHeaders(org),
+    );
+    expect(updated.body.data.updateOrganization.allowedOrigins).toEqual(['https://shop.example', 'http://localhost:3000']);
+
+    const refused = await mint('https://evil.example');
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ status: 'error', status_code: 403, data: null });
+    expect(refused.body.detail).toContain('https://evil.example');
+    // The refusal is readable by the page, so the widget can say why.
+    expect(refused.headers.get('access-control-allow-origin')).toBe('https://evil.example');
+
+    const allowed = await mint('https://shop.example');
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://shop.example');
+    expect((await mint('http://localhost:3000')).status).toBe(200);
+    // A server sends no Origin: the reference's curl example keeps working.
+    expect((await mint()).status).toBe(200);
+
+    // Over GraphQL the same rule, the same status.
+    const overGraphql = await t.app.fetch(
+      new Request('http://gateway.test/graphql', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Origin: 'https://evil.example' },
+        body: JSON.stringify({ query: `mutation { createWidgetToken(clientId: "${org.clientId}") { token } }` }),
+      }),
+    );
+    expect(overGraphql.status).toBe(403);
+    expect((await overGraphql.json()).errors[0].extensions.code).toBe('FORBIDDEN');
+
+    // Cleared: any origin again.
+    await t.graphql('mutation { updateOrganization(allowedOrigins: []) { allowedOrigins } }', {}, authHeaders(org));
+    expect((await mint('https://evil.example')).status).toBe(200);
+  });
+
+  test('an origin that is not one (a path, no scheme) is a 422 naming the entry', async () => {
+    const reply = await t.graphql('mutation { updateOrganization(allowedOrigins: ["https://shop.example/page", "shop.example"]) { id } }');
+    expect(reply.body.errors![0].extensions.code).toBe('VALIDATION_FAILED');
+    expect(reply.body.errors![0].extensions.errors.map((e: { field: string }) => e.field)).toEqual(['allowedOrigins.0', 'allowedOrigins.1']);
+    expect(reply.status).toBe(422);
+  });
+
+  test('a widget token cannot change its organization', async () => {
+    const token = (await t.json('POST', '/api/v1/auth/widget-token', { auth: null, body: { client_id: t.org.clientId } })).body.token;
+    const reply = await t.graphql('mutation { updateOrganization(allowedOrigins: []) { id } }', {}, { Authorization: `Bearer ${token}` });
+    expect(reply.body.errors![0].extensions.code).toBe('FORBIDDEN');
   });
 });

@@ -190,6 +190,27 @@ describe('the CLI on an embedded PGlite data folder', () => {
     expect(await asVisitor(fresh)).toBe(200);
   });
 
+  test('org origins --set, --list and --clear decide which pages may ask for widget tokens, at once through the running server', async () => {
+    const mint = (origin: string) =>
+      fetch(`${server!.url}/api/v1/auth/widget-token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Origin: origin },
+        body: JSON.stringify({ client_id: acme.clientId }),
+      });
+    const set = json(await cli(['org', 'origins', '--org', acme.organizationId, '--set', 'https://shop.example, https://www.shop.example', '--json'], env));
+    expect(set).toEqual({ organization_id: acme.organizationId, allowed_origins: ['https://shop.example', 'https://www.shop.example'] });
+    expect(json(await cli(['org', 'origins', '--org', acme.organizationId, '--list', '--json'], env)).allowed_origins).toHaveLength(2);
+    const refused = await mint('https://elsewhere.example');
+    expect(refused.status).toBe(403);
+    expect((await refused.json()).detail).toContain('https://elsewhere.example');
+    expect((await mint('https://www.shop.example')).status).toBe(200);
+    expect(json(await cli(['org', 'origins', '--org', acme.organizationId, '--clear', '--json'], env)).allowed_origins).toEqual([]);
+    expect((await mint('https://elsewhere.example')).status).toBe(200);
+    const wrong = await cli(['org', 'origins', '--org', acme.organizationId, '--set', 'shop.example'], env);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toMatch(/origins such as https:\/\/shop\.example\.com/);
+  });
+
   test('npm run --silent cli -- org create --name X --json prints only the JSON object', async () => {
     const result = await run(['run', '--silent', 'cli', '--', 'org', 'create', '--name', 'Initech', '--json'], { command: 'npm', env });
     const created = json(result);

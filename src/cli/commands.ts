@@ -13,6 +13,9 @@ export const USAGE = `Usage: npm run --silent cli -- <command> [options]
   org create --name NAME [--rate-limit N]   create an organization; prints its client id and secret (once)
   org list                                  list organizations
   org rate-limit --org ID --per-hour N      set an organization's hourly request limit
+  org origins --org ID --set A,B | --list | --clear
+                                            the web origins whose pages may ask for widget tokens
+                                            (https://shop.example.com); none set: any origin
   key create --org ID                       add a secret (the old ones stay valid: rotate without downtime)
   key list --org ID                         list an organization's secrets (hints only)
   key revoke --org ID --key SECRET_ID       revoke a secret
@@ -40,6 +43,9 @@ const options = {
   assistant: { type: 'string' },
   json: { type: 'boolean' },
   'revoke-old': { type: 'boolean' },
+  set: { type: 'string' },
+  list: { type: 'boolean' },
+  clear: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -51,7 +57,7 @@ export function parseCommand(argv: string[]) {
   }
 }
 
-const COMMANDS = ['org create', 'org list', 'org rate-limit', 'key create', 'key list', 'key revoke', 'signing-key rotate', 'knowledge eval'];
+const COMMANDS = ['org create', 'org list', 'org rate-limit', 'org origins', 'key create', 'key list', 'key revoke', 'signing-key rotate', 'knowledge eval'];
 
 /**
  * Parses the arguments and rejects an unknown command before anything is opened: a typo must
@@ -149,6 +155,16 @@ export async function runCommand(services: Services, argv: string[], input?: Eva
     case 'org rate-limit': {
       const org = await organizations.setRateLimit(required(values.org, 'org'), count(values['per-hour'], 'per-hour'));
       return { organization_id: org.id, rate_limit_per_hour: org.rateLimitPerHour };
+    }
+    case 'org origins': {
+      const organizationId = required(values.org, 'org');
+      const chosen = [values.set !== undefined, values.list, values.clear].filter(Boolean).length;
+      if (chosen !== 1) throw new UsageError('org origins takes one of --set A,B, --list or --clear.');
+      const org =
+        values.set !== undefined || values.clear
+          ? await organizations.setAllowedOrigins(organizationId, values.clear ? [] : values.set!.split(',').map((o) => o.trim()).filter(Boolean))
+          : await organizations.get(organizationId);
+      return { organization_id: org.id, allowed_origins: org.allowedOrigins };
     }
     case 'key create': {
       const created = await organizations.createSecret(required(values.org, 'org'));

@@ -87,6 +87,7 @@ export function attachWebSockets({ server, path, yoga, gate, cors, clientAddress
             viewer: admission.viewer,
             requestId: randomUUID(),
             signal: ctx.extra.closed?.signal,
+            origin: ctx.extra.request.headers.origin ?? null,
             chargeWidget: admission.chargeWidget,
           };
         } catch (error) {

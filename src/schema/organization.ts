@@ -17,6 +17,9 @@ const OrganizationRef = builder.prismaObject('Organization', {
     name: t.exposeString('name'),
     clientId: t.exposeString('clientId'),
     rateLimitPerHour: t.exposeInt('rateLimitPerHour'),
+    allowedOrigins: t.exposeStringList('allowedOrigins', {
+      description: 'Web origins whose pages may ask for widget tokens; empty: any origin.',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
 });
@@ -31,6 +34,17 @@ builder.queryFields((t) => ({
 }));
 
 builder.mutationFields((t) => ({
+  updateOrganization: t.field({
+    type: OrganizationRef,
+    authScopes: { apiKey: true },
+    description: "Changes the API key's own organization. allowedOrigins: the web origins whose pages may ask for widget tokens ([] lets any).",
+    args: { allowedOrigins: t.arg.stringList() },
+    resolve: async (_root, { allowedOrigins }, ctx) => {
+      const organizationId = ctx.viewer!.organizationId;
+      if (allowedOrigins) return ctx.services.organizations.setAllowedOrigins(organizationId, allowedOrigins);
+      return ctx.services.organizations.get(organizationId);
+    },
+  }),
   createWidgetToken: t.field({
     type: WidgetTokenRef,
     description:
@@ -38,7 +52,7 @@ builder.mutationFields((t) => ({
       '(expired up to 24 hours ago) to keep its visitor id and so its sessions.',
     args: { clientId: t.arg.string({ required: true }), previousToken: t.arg.string() },
     resolve: async (_root, { clientId, previousToken }, ctx) => {
-      const issued = await ctx.services.widgetTokens.issue(clientId, previousToken);
+      const issued = await ctx.services.widgetTokens.issue(clientId, previousToken, ctx.origin);
       // Nobody is authenticated yet: the request counts against the widget budget of the client id's organization.
       await ctx.chargeWidget?.(issued.organizationId);
       return issued;

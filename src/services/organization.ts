@@ -30,6 +30,21 @@ const newSecret = () => `cs_${randomBytes(32).toString('base64url')}`;
 /** How long a verified credential is trusted without asking the database again. */
 const CREDENTIAL_CACHE_MS = 10_000;
 
+/** An origin as browsers send it: scheme, host and port, nothing else. */
+const ORIGIN = /^https?:\/\/[^/?#\s]+$/;
+const originsSchema = z.object({
+  allowedOrigins: z
+    .array(
+      z
+        .string()
+        .trim()
+        .toLowerCase()
+        .max(300)
+        .refine((origin) => ORIGIN.test(origin) && URL.canParse(origin), { error: 'must list origins such as https://shop.example.com (scheme and host, no path)' }),
+    )
+    .max(100, { error: 'must list at most 100 origins' }),
+});
+
 const createSchema = z.object({
   name: requiredText(200),
   rateLimitPerHour: z.number().int().min(1).optional(),
@@ -37,7 +52,7 @@ const createSchema = z.object({
 
 export function createOrganizationService({ prisma, defaultRateLimit }: { prisma: PrismaClient; defaultRateLimit: number }) {
   const verified = new TtlCache<string, OrganizationAuth | null>(CREDENTIAL_CACHE_MS, 10_000);
-  const byClientId = new TtlCache<string, (OrganizationAuth & { isActive: boolean }) | null>(CREDENTIAL_CACHE_MS, 10_000);
+  const byClientId = new TtlCache<string, (OrganizationAuth & { isActive: boolean; allowedOrigins: string[] }) | null>(CREDENTIAL_CACHE_MS, 10_000);
   const byId = new TtlCache<string, OrganizationAuth | null>(CREDENTIAL_CACHE_MS, 10_000);
 
   async function issueSecret(organizationId: string) {
@@ -115,6 +130,19 @@ export function createOrganizationService({ prisma, defaultRateLimit }: { prisma
       return revoked;
     },
 
+    /**
+     * The web origins whose pages may ask for this organization's widget tokens;
+     * an empty list lets any origin. Takes effect within the 10 s credential cache
+     * (at once on the instance that made the change).
+     */
+    async setAllowedOrigins(organizationId: string, allowedOrigins: string[]) {
+      await requireOrganization(organizationId);
+      const data = parseInput(originsSchema, { allowedOrigins });
+      const org = await prisma.organization.update({ where: { id: organizationId }, data: { allowedOrigins: [...new Set(data.allowedOrigins)] } });
+      forgetCachedAuth();
+      return org;
+    },
+
     async setRateLimit(organizationId: string, perHour: number) {
       await requireOrganization(organizationId);
       parseInput(z.object({ perHour: z.number().int().min(1) }), { perHour });
@@ -161,7 +189,7 @@ export function createOrganizationService({ prisma, defaultRateLimit }: { prisma
       if (cached !== undefined) return cached;
       const org = await prisma.organization.findUnique({
         where: { clientId },
-        select: { id: true, isActive: true, rateLimitPerHour: true },
+        select: { id: true, isActive: true, rateLimitPerHour: true, allowedOrigins: true },
       });
       byClientId.set(clientId, org);
       return org;

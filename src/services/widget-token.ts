@@ -87,10 +87,19 @@ export function createWidgetTokenService({
      * (expired for up to 24 h) keeps its visitor id, so a returning visitor
      * keeps access to the sessions it opened.
      */
-    async issue(clientId: string, previousToken?: string | null) {
+    async issue(clientId: string, previousToken?: string | null, origin?: string | null) {
       const org = await organizations.findByClientId(clientId);
       if (!org || !org.isActive) {
         throw new AppError('UNAUTHENTICATED', 'Unknown or inactive client_id: use the client id printed when the organization was created.');
+      }
+      // A page elsewhere may not embed this organization's widget. Requests without an Origin come
+      // from servers, not browsers (which always send it), and could claim any origin anyway.
+      if (origin && org.allowedOrigins.length > 0 && !org.allowedOrigins.includes(origin.toLowerCase())) {
+        throw new AppError(
+          'FORBIDDEN',
+          `The origin ${origin} may not ask for this organization's widget tokens: its allowed origins are ${org.allowedOrigins.join(', ')}. ` +
+            'Add the page\'s origin to them (org origins --set).',
+        );
       }
       let subject: string = randomUUID();
       if (previousToken) {
