@@ -155,7 +155,8 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
      * Sends a message to a thread the caller has already been allowed to use.
      * Fails with MODEL_UNAVAILABLE (503) when the model gave no reply at all
      * (the message is stored), and with OVERLOADED (503) before storing
-     * anything when every reply slot and queue place is taken. A reply cut
+     * anything when the organization's share of reply slots and queue places,
+     * or every one of them, is taken. A reply cut
      * short is stored and returned with status "incomplete" (with
      * `interruption` saying why when the model failed mid-reply).
      */
@@ -164,7 +165,7 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
       const started = performance.now();
       const { organizationId, assistant, locale, traits } = await loadThread(thread);
       // A full queue refuses before anything is stored: the client retries the message whole.
-      const slot = slots.acquire(options.signal);
+      const slot = slots.acquire(organizationId, options.signal);
       slot.catch(() => {}); // awaited below; this only keeps a rejection from going unhandled meanwhile
       // The message is stored (and shown to watchers) before it waits for its slot,
       // so that nothing the user said is lost, even if the client leaves while it waits.

@@ -36,7 +36,15 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     minSimilarity: config.knowledgeMinSimilarity,
     limits: { uploadMaxBytes: config.uploadMaxBytes, maxPages: config.knowledgeMaxPages, allowHosts: config.knowledgeUrlAllowHosts },
   });
+  const generation = createGenerationSlots({
+    concurrency: config.maxConcurrentGenerations,
+    queueSize: config.generationQueueSize,
+    perOrganization: config.maxGenerationsPerOrganization,
+    queuePerOrganization: config.generationQueuePerOrganization,
+  });
   return {
+    /** Reply slots and their queue (active, waiting), for health and metrics. */
+    generation,
     jobs,
     knowledge,
     organizations,
@@ -49,7 +57,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
       prisma,
       llm,
       events,
-      slots: createGenerationSlots({ concurrency: config.maxConcurrentGenerations, queueSize: config.generationQueueSize }),
+      slots: generation,
       defaultModel: config.ollamaModel,
       maxContextLength: config.ollamaContextLength,
       retrieve: knowledge.retrieve,
