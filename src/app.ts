@@ -27,6 +27,7 @@ import { schema } from './schema/index.ts';
 import { createChatEventBus } from './services/chat-events.ts';
 import { startJobWorker } from './services/jobs.ts';
 import { createServices } from './services/services.ts';
+import { startReplyRecovery } from './services/streaming-replies.ts';
 
 export type AppDeps = {
   config: Config;
@@ -55,6 +56,8 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
         exclusiveDatabase: db.kind === 'pglite',
       })
     : null;
+  // Replies a killed process left "streaming" become "incomplete" (all of them with PGlite, stale ones with PostgreSQL).
+  const recovery = startReplyRecovery({ prisma: db.prisma, exclusiveDatabase: db.kind === 'pglite' });
   const rateLimits = createRateLimits({ redis });
   const gate = createGate({ services, rateLimits });
   const cors = createCors(config.corsOrigins);
@@ -221,13 +224,17 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     nodeHandler: adapter,
     services,
     yoga,
+    /** Resolves once replies left streaming by a stopped process are marked incomplete (a failure is logged, not thrown). */
+    ready: recovery.ready,
     /** Serves GraphQL over WebSocket (graphql-ws) on this HTTP server, at /graphql. */
     attachWebSockets: (server: Server) => attachWebSockets({ server, path: GRAPHQL_PATH, yoga, gate, cors, maxPayload: config.bodyMaxBytes }),
     /** Stops background jobs and releases what the app holds beyond the database (the Redis subscriber of chat events). */
     close: async () => {
+      recovery.stop();
       await worker?.stop();
       // A VACUUM cut short by closing the database would only be started again later.
       await services.knowledge.upkeepSettled();
+      await services.replies.close();
       await events.close();
     },
   };

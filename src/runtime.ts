@@ -45,6 +45,7 @@ export async function startGateway(config: Config, options: { llm?: Llm } = {}):
 
     const app = buildApp({ config, db, llm: options.llm, redis });
     cleanup.push(() => app.close());
+    await app.ready;
     await app.services.widgetTokens.ensureKey();
     let firstCredentials: CreatedCredentials | undefined;
     if ((await app.services.organizations.count()) === 0) {

@@ -7,6 +7,7 @@ import { createAssistantService } from './assistant.ts';
 import { createChatEventBus, type ChatEventBus } from './chat-events.ts';
 import { createChatService } from './chat.ts';
 import { createGenerationSlots } from './generation-slots.ts';
+import { createStreamingReplies } from './streaming-replies.ts';
 import { createJobQueue } from './jobs.ts';
 import { createKnowledgeService } from './knowledge.ts';
 import { createConversationService } from './conversation.ts';
@@ -42,7 +43,10 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     perOrganization: config.maxGenerationsPerOrganization,
     queuePerOrganization: config.generationQueuePerOrganization,
   });
+  const replies = createStreamingReplies({ prisma });
   return {
+    /** Replies being generated, saved as they grow; closed with the app (a last save). */
+    replies,
     /** Reply slots and their queue (active, waiting), for health and metrics. */
     generation,
     jobs,
@@ -58,6 +62,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
       llm,
       events,
       slots: generation,
+      replies,
       defaultModel: config.ollamaModel,
       maxContextLength: config.ollamaContextLength,
       retrieve: knowledge.retrieve,
