@@ -217,8 +217,10 @@ export function createChatService({ prisma, llm, events, slots, replies, default
         let replyId: string | undefined;
         let untrack = () => {};
         // Alongside the work before generation, which does not read it (history leaves streaming replies out).
+        // Created later than the user's message by a millisecond at least, so the history never lists the reply first.
+        const createdAt = new Date(Math.max(Date.now(), userMessage.createdAt.getTime() + 1));
         const placeholder = prisma.message
-          .create({ data: { ...thread, organizationId, role: 'assistant', content: '', status: 'streaming', model }, select: { id: true } })
+          .create({ data: { ...thread, organizationId, role: 'assistant', content: '', status: 'streaming', model, createdAt }, select: { id: true } })
           .then((row) => void (replyId = row.id));
         try {
           const [, info, turns, found] = await Promise.all([
