@@ -120,6 +120,39 @@ describe('with PostgreSQL and several instances', () => {
     }
   }, 60_000);
 
+  test('many replies streaming at once are all saved, in several short statements', async () => {
+    const schema = await throwawaySchema('gateway_replies');
+    const db = await openDatabase({ databaseUrl: schema.url });
+    const slow = await startOllamaDouble({ models: ['llama3.2', 'nomic-embed-text'], reply: REPLY, tokenDelayMs: 50 });
+    const config = loadConfig({ OLLAMA_HOST: slow.url, DATABASE_URL: schema.url, MAX_CONCURRENT_GENERATIONS: '60', GENERATION_QUEUE_SIZE: '0' });
+    const app = buildApp({ config, db, llm: createLlm({ host: slow.url }), runJobs: false });
+    try {
+      const org = await app.services.organizations.create({ name: 'Busy' });
+      const headers = { 'X-API-Key': org.clientId, 'X-API-Secret': org.clientSecret, 'Content-Type': 'application/json' };
+      const post = async (path: string, body: unknown) =>
+        (await app.fetch(new Request(`http://gateway.test${path}`, { method: 'POST', headers, body: JSON.stringify(body) }))).json();
+      const assistant = (await post('/api/v1/assistants', { name: 'Many' })).data;
+      const sessions = await Promise.all(Array.from({ length: 30 }, async () => (await post('/api/v1/sessions', { assistant_id: assistant.id })).data.id));
+      const sent = Promise.all(sessions.map((id) => post(`/api/v1/sessions/${id}/messages`, { content: 'All at once' })));
+      // 30 replies of 80 tokens 50 ms apart: 4 s. Once every one has streamed for a while, each row holds part of it.
+      let rows: Array<{ status: string; content: string }> = [];
+      for (let i = 0; i < 60; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        rows = await db.prisma.message.findMany({ where: { role: 'assistant', sessionId: { in: sessions } }, select: { status: true, content: true } });
+        if (rows.length === 30 && rows.every((row) => row.status === 'streaming' && row.content !== '')) break;
+      }
+      expect(rows).toHaveLength(30);
+      expect(rows.filter((row) => row.status === 'streaming' && row.content !== '' && REPLY.startsWith(row.content))).toHaveLength(30);
+      const replies = (await sent).map((body) => body.data.assistant_message);
+      expect(replies.every((reply) => reply.status === 'complete' && reply.content === REPLY)).toBe(true);
+    } finally {
+      await app.close();
+      await db.close();
+      await slow.close();
+      await schema.drop();
+    }
+  }, 60_000);
+
   test('a reply streaming on PostgreSQL is stored as it grows, then finished with exactly what the client received', async () => {
     const schema = await throwawaySchema('gateway_replies');
     const db = await openDatabase({ databaseUrl: schema.url });

@@ -7,6 +7,7 @@
 // row as before. The same writes are the replies' heartbeat: a streaming row
 // that has stopped changing lost its process, and recovery marks it
 // "incomplete", the status of any reply cut short.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
 
 /** How often the content of streaming replies is written: how far behind a hard kill leaves them, at most about. */
@@ -19,6 +20,12 @@ const HEARTBEAT_MS = 10_000;
  * heartbeats, so a busy database does not end replies that are alive.
  */
 export const STALE_AFTER_MS = 45_000;
+/**
+ * Replies written per statement. With PGlite a statement holds the main thread
+ * while it runs, so many replies are saved in several short statements with
+ * other work (tokens to relay) between them, rather than one long one.
+ */
+const SAVE_BATCH = 20;
 /** How often an instance on a shared database looks for replies left by dead instances. */
 const SWEEP_INTERVAL_MS = 30_000;
 
@@ -51,26 +58,27 @@ export function createStreamingReplies({ prisma, intervalMs = SAVE_INTERVAL_MS, 
   let writing: Promise<void> | undefined;
 
   async function write() {
+    const due: Array<[string, Tracked]> = [];
     const now = Date.now();
-    const ids: string[] = [];
-    const contents: string[] = [];
-    const written: Array<[Tracked, string]> = [];
     for (const [id, reply] of tracked) {
-      const content = reply.content();
-      if (content === reply.saved && now - reply.savedAt < HEARTBEAT_MS) continue;
-      ids.push(id);
-      contents.push(content);
-      written.push([reply, content]);
+      if (reply.content() !== reply.saved || now - reply.savedAt >= HEARTBEAT_MS) due.push([id, reply]);
     }
-    if (ids.length === 0) return;
-    // A row already finished (or ended by recovery) keeps its final state: only streaming rows are written.
-    await prisma.$executeRaw`
-      UPDATE "Message" AS m SET content = r.content, "updatedAt" = now()
-      FROM unnest(${ids}::uuid[], ${contents}::text[]) AS r(id, content)
-      WHERE m.id = r.id AND m.status = 'streaming'`;
-    for (const [reply, content] of written) {
-      reply.saved = content;
-      reply.savedAt = now;
+    for (let start = 0; start < due.length; start += SAVE_BATCH) {
+      if (start > 0) await nextTurn();
+      const batch = due.slice(start, start + SAVE_BATCH);
+      // Read now, not when the pass began: the content grew while earlier batches were written.
+      const contents = batch.map(([, reply]) => reply.content());
+      // A row already finished (or ended by recovery) keeps its final state: only streaming rows are written.
+      // Neither column written is indexed, so PostgreSQL can update the rows in place (HOT), touching no index.
+      await prisma.$executeRaw`
+        UPDATE "Message" AS m SET content = r.content, "updatedAt" = now()
+        FROM unnest(${batch.map(([id]) => id)}::uuid[], ${contents}::text[]) AS r(id, content)
+        WHERE m.id = r.id AND m.status = 'streaming'`;
+      const savedAt = Date.now();
+      batch.forEach(([, reply], i) => {
+        reply.saved = contents[i];
+        reply.savedAt = savedAt;
+      });
     }
   }
 

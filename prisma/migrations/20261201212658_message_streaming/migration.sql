@@ -2,4 +2,4 @@
 ALTER TABLE "Message" ADD COLUMN     "updatedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP;
 
 -- CreateIndex
-CREATE INDEX "Message_status_updatedAt_idx" ON "Message"("status", "updatedAt");
+CREATE INDEX "Message_status_idx" ON "Message"("status");
