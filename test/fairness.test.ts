@@ -116,6 +116,45 @@ describe('on one instance', () => {
     }
   });
 
+  test('a client that leaves while its message waits gives its queue place back to its organization', async () => {
+    const one = await createTestApp({
+      env: { MAX_CONCURRENT_GENERATIONS: '1', GENERATION_QUEUE_SIZE: '4', GENERATION_QUEUE_PER_ORGANIZATION: '1' },
+      ollama: { reply: 'a b c d', tokenDelayMs: 150 },
+    });
+    try {
+      const fetcher = (request: Request) => one.app.fetch(request);
+      const base = 'http://gateway.test';
+      const session = await sessionOf(fetcher, base, one.org);
+      const first = send(fetcher, base, one.org, session, 'first');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // The organization's one queue place, taken by a client that then leaves.
+      const leaving = new AbortController();
+      const left = fetcher(
+        new Request(`${base}/api/v1/sessions/${session}/messages`, {
+          method: 'POST',
+          signal: leaving.signal,
+          headers: { ...authHeaders(one.org), 'Content-Type': 'application/json' },
+          body: JSON.stringify({ content: 'leaving' }),
+        }),
+      ).catch(() => null);
+      for (let i = 0; i < 100 && one.app.services.generation.usage(one.org.organizationId).waiting === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(one.app.services.generation.usage(one.org.organizationId)).toEqual({ active: 1, waiting: 1 });
+      expect((await send(fetcher, base, one.org, session, 'refused')).status).toBe(503);
+      leaving.abort();
+      await left;
+      expect(one.app.services.generation.usage(one.org.organizationId)).toEqual({ active: 1, waiting: 0 });
+      const third = await send(fetcher, base, one.org, session, 'third');
+      expect(third.status).toBe(201);
+      expect((await first).status).toBe(201);
+      expect(chatsFor(one.ollama.requests, 'leaving')).toHaveLength(0);
+      expect(one.app.services.generation).toMatchObject({ active: 0, waiting: 0 });
+    } finally {
+      await one.close();
+    }
+  });
+
   test('a share larger than the whole stops start-up naming the variable', () => {
     expect(() => loadConfig({ MAX_CONCURRENT_GENERATIONS: '4', MAX_GENERATIONS_PER_ORGANIZATION: '5' })).toThrow(ConfigError);
     expect(() => loadConfig({ MAX_CONCURRENT_GENERATIONS: '4', MAX_GENERATIONS_PER_ORGANIZATION: '5' })).toThrow(/MAX_GENERATIONS_PER_ORGANIZATION/);
