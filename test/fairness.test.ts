@@ -82,7 +82,7 @@ describe('on one instance', () => {
     const overlapping = chats.map((chat) => chats.filter((other) => other.receivedAt.perfNow <= chat.receivedAt.perfNow && other.chunks.at(-1)!.perfNow > chat.receivedAt.perfNow).length);
     expect(Math.max(...overlapping)).toBeLessThanOrEqual(2);
     expect(t.app.services.generation).toMatchObject({ active: 0, waiting: 0 });
-  });
+  }, 120_000);
 
   test('a freed slot goes to the organization waiting with the fewest replies in progress, in turns', async () => {
     const one = await createTestApp({
@@ -114,7 +114,7 @@ describe('on one instance', () => {
     } finally {
       await one.close();
     }
-  });
+  }, 120_000);
 
   test('a client that leaves while its message waits gives its queue place back to its organization', async () => {
     const one = await createTestApp({
@@ -153,7 +153,7 @@ describe('on one instance', () => {
     } finally {
       await one.close();
     }
-  });
+  }, 120_000);
 
   test('a share larger than the whole stops start-up naming the variable', () => {
     expect(() => loadConfig({ MAX_CONCURRENT_GENERATIONS: '4', MAX_GENERATIONS_PER_ORGANIZATION: '5' })).toThrow(ConfigError);
@@ -223,5 +223,5 @@ describe('on two instances sharing PostgreSQL and Redis', () => {
     const chats = chatsFor(ollama.requests, 'flood');
     const overlapping = chats.map((chat) => chats.filter((other) => other.receivedAt.perfNow <= chat.receivedAt.perfNow && other.chunks.at(-1)!.perfNow > chat.receivedAt.perfNow).length);
     expect(Math.max(...overlapping)).toBeLessThanOrEqual(4);
-  }, 60_000);
+  }, 120_000);
 });
