@@ -23,6 +23,7 @@ import { restSurface } from './rest/handler.ts';
 import { createChatEventBus } from './services/chat-events.ts';
 import { startJobWorker } from './services/jobs.ts';
 import { createServices } from './services/services.ts';
+import { startReplyRecovery } from './services/streaming-replies.ts';
 import { createYogaServer, GRAPHQL_PATH, type ServerContext } from './yoga.ts';
 
 export type AppDeps = {
@@ -39,7 +40,8 @@ export type AppDeps = {
 };
 
 export function buildApp({ config, db, llm: client = createLlm({ host: config.ollamaHost }), redis, runJobs = true, logger = silentLogger }: AppDeps) {
-  const metrics = createMetrics({ prisma: db.prisma });
+  // The generation gauge reads the services' slots when scraped, once they exist.
+  const metrics = createMetrics({ prisma: db.prisma, generation: () => services.generation });
   const llm = metrics.meter(client);
   const events = createChatEventBus({ redis });
   const services = createServices({ prisma: db.prisma, llm, config, events });
@@ -52,6 +54,8 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
         exclusiveDatabase: db.kind === 'pglite',
       })
     : null;
+  // Replies a killed process left "streaming" become "incomplete" (all of them with PGlite, stale ones with PostgreSQL).
+  const recovery = startReplyRecovery({ prisma: db.prisma, exclusiveDatabase: db.kind === 'pglite' });
   const budgets = { widgetPerHour: config.widgetRateLimitPerHour, addressPerHour: config.addressRateLimitPerHour, visitorPerHour: config.visitorRateLimitPerHour };
   const rateLimits = createRateLimits({ redis, budgets, onRefusal: metrics.rateLimitRefused });
   const gate = createGate({ services, rateLimits });
@@ -70,14 +74,18 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
     nodeHandler: adapter,
     services,
     yoga,
+    /** Resolves once replies left streaming by a stopped process are marked incomplete (a failure is logged, not thrown). */
+    ready: recovery.ready,
     /** Serves GraphQL over WebSocket (graphql-ws) on this HTTP server, at /graphql. */
     attachWebSockets: (server: Server) =>
       attachWebSockets({ server, path: GRAPHQL_PATH, yoga, gate, cors, clientAddressOf, maxPayload: config.bodyMaxBytes }),
     /** Stops background jobs and releases what the app holds beyond the database (the Redis subscriber of chat events). */
     close: async () => {
+      recovery.stop();
       await worker?.stop();
       // A VACUUM cut short by closing the database would only be started again later.
       await services.knowledge.upkeepSettled();
+      await services.replies.close();
       await events.close();
     },
   };

@@ -34,6 +34,10 @@ export type Config = {
   widgetKeyGraceSeconds: number;
   maxConcurrentGenerations: number;
   generationQueueSize: number;
+  /** Reply slots one organization may hold at once on an instance (default: half of them). */
+  maxGenerationsPerOrganization: number;
+  /** Queue places one organization may hold on an instance (default: a quarter of them). */
+  generationQueuePerOrganization: number;
   uploadMaxBytes: number;
   /** Longest document (in pages) the knowledge base extracts. */
   knowledgeMaxPages: number;
@@ -135,6 +139,8 @@ export function loadConfig(env: Env = process.env): Config {
       throw new ConfigError(`CORS_ORIGINS must list origins such as https://shop.example.com (no path), got "${origin}".`);
     }
   }
+  const maxConcurrentGenerations = integer(env, 'MAX_CONCURRENT_GENERATIONS', 4, 1, 10_000);
+  const generationQueueSize = integer(env, 'GENERATION_QUEUE_SIZE', 64, 0, 1_000_000);
   return {
     port: integer(env, 'PORT', 4000, 0, 65535),
     host: env.HOST?.trim() || '0.0.0.0',
@@ -152,8 +158,11 @@ export function loadConfig(env: Env = process.env): Config {
     visitorRateLimitPerHour: integer(env, 'VISITOR_RATE_LIMIT_PER_HOUR', 300, 1),
     trustProxy: trustProxy(env),
     widgetKeyGraceSeconds: integer(env, 'WIDGET_KEY_GRACE_SECONDS', 3600, 0),
-    maxConcurrentGenerations: integer(env, 'MAX_CONCURRENT_GENERATIONS', 4, 1, 10_000),
-    generationQueueSize: integer(env, 'GENERATION_QUEUE_SIZE', 64, 0, 1_000_000),
+    maxConcurrentGenerations,
+    generationQueueSize,
+    // Shares that leave room for others by default; an organization's flood is refused beyond them.
+    maxGenerationsPerOrganization: integer(env, 'MAX_GENERATIONS_PER_ORGANIZATION', Math.ceil(maxConcurrentGenerations / 2), 1, maxConcurrentGenerations),
+    generationQueuePerOrganization: integer(env, 'GENERATION_QUEUE_PER_ORGANIZATION', Math.ceil(generationQueueSize / 4), 0, generationQueueSize),
     uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 20 * 1024 * 1024, 1),
     knowledgeMaxPages: integer(env, 'KNOWLEDGE_MAX_PAGES', 500, 1),
     knowledgeMinSimilarity: fraction(env, 'KNOWLEDGE_MIN_SIMILARITY', 0.6),

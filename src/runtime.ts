@@ -67,6 +67,7 @@ export async function startGateway(config: Config, options: { llm?: Llm; logger?
 
     const app = buildApp({ config, db, llm: options.llm, redis, logger: options.logger });
     cleanup.push(() => app.close());
+    await app.ready;
     await app.services.widgetTokens.ensureKey();
     const credentialsFile = path.join(config.dataDir, FIRST_CREDENTIALS_FILE);
     if ((await app.services.organizations.count()) === 0) {

@@ -364,6 +364,36 @@ describe('server-sent events', () => {
     }
   });
 
+  test('while a reply is generated, the history shows it as streaming with its content so far, on REST and GraphQL', async () => {
+    t.ollama.setBehavior({ tokenDelayMs: 60 });
+    try {
+      const sessionId = await newSession();
+      const sent = t.json('POST', `/api/v1/sessions/${sessionId}/messages`, { body: { content: 'Take your time' } });
+      let items: any[] = [];
+      for (let i = 0; i < 200 && !(items[1]?.status === 'streaming' && items[1].content !== ''); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        items = (await t.json('GET', `/api/v1/sessions/${sessionId}/messages`)).body.data.items;
+      }
+      expect(items.map((m) => [m.role, m.status])).toEqual([
+        ['user', 'complete'],
+        ['assistant', 'streaming'],
+      ]);
+      expect(REPLY.startsWith(items[1].content)).toBe(true);
+      expect(items[1].content.length).toBeLessThan(REPLY.length);
+      const viaGraphql = await t.graphql(`query ($id: ID!) { session(id: $id) { messages { items { role status content } } } }`, { id: sessionId });
+      const [, reply] = viaGraphql.body.data.session.messages.items;
+      expect(reply.status).toMatch(/^(streaming|complete)$/);
+      expect(REPLY.startsWith(reply.content)).toBe(true);
+
+      const done = (await sent).body.data.assistant_message;
+      expect(done).toMatchObject({ id: items[1].id, status: 'complete', content: REPLY });
+      const after = (await t.json('GET', `/api/v1/sessions/${sessionId}/messages`)).body.data.items;
+      expect(after[1]).toMatchObject({ id: done.id, status: 'complete', content: REPLY });
+    } finally {
+      t.ollama.setBehavior({ tokenDelayMs: 0 });
+    }
+  });
+
   test('GraphQL subscriptions also work over Yoga\'s server-sent events', async () => {
     const sessionId = await newSession();
     const response = await fetch(`${url}/graphql`, {

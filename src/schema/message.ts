@@ -39,7 +39,7 @@ export const MessageRef = builder.prismaObject('Message', {
     role: t.exposeString('role', { description: 'user or assistant.' }),
     content: t.exposeString('content'),
     status: t.exposeString('status', {
-      description: 'complete; incomplete (the reply was cut short, its content is what was generated); failed (no reply).',
+      description: 'complete; streaming (being generated: its content so far, saved about every second); incomplete (the reply was cut short, its content is what was generated); failed (no reply).',
     }),
     model: t.exposeString('model', { nullable: true }),
     error: t.exposeString('error', { nullable: true, description: 'Why the reply is incomplete or failed.' }),

@@ -1,13 +1,16 @@
 // Sending a message: store it, ask the model with the persona, history and
 // user traits, store the reply. The user's message is stored before the model
 // is asked, so nothing the user said is lost when the model fails; the reply
-// is published piece by piece to everyone watching the thread.
+// is published piece by piece to everyone watching the thread, and stored as
+// it grows (status "streaming", about a second behind), so that a process
+// killed mid-reply leaves it behind.
 import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError } from '../errors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import type { ChatEvent, ChatEventBus } from './chat-events.ts';
 import type { GenerationSlots } from './generation-slots.ts';
+import type { StreamingReplies } from './streaming-replies.ts';
 import type { Reference } from '../knowledge/fuse.ts';
 import { buildPrompt, estimateTokens, type ChatTurn, type ReferencePassage } from './prompt.ts';
 import { findPage, jsonObject, parseInput, requiredText, type Page, type PageArgs } from './validation.ts';
@@ -51,6 +54,8 @@ export type ChatDeps = {
   llm: Llm;
   events: ChatEventBus;
   slots: GenerationSlots;
+  /** Saves the replies being generated as they grow. */
+  replies: StreamingReplies;
   defaultModel: string;
   /** The largest context window asked of Ollama (num_ctx), whatever the model could take. */
   maxContextLength: number;
@@ -99,7 +104,7 @@ function selectReferences(references: Reference[], budgetTokens: number): { pass
   return { passages, sources };
 }
 
-export function createChatService({ prisma, llm, events, slots, defaultModel, maxContextLength, retrieve }: ChatDeps) {
+export function createChatService({ prisma, llm, events, slots, replies, defaultModel, maxContextLength, retrieve }: ChatDeps) {
   async function loadThread(thread: Thread) {
     if (thread.sessionId) {
       const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true } });
@@ -129,7 +134,8 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
 
   async function history(thread: Thread, before: Message): Promise<ChatTurn[]> {
     const rows = await prisma.message.findMany({
-      where: { ...thread, id: { not: before.id }, status: { not: 'failed' }, createdAt: { lte: before.createdAt } },
+      // A reply still streaming (to an earlier message of the thread) is not a turn yet.
+      where: { ...thread, id: { not: before.id }, status: { notIn: ['failed', 'streaming'] }, createdAt: { lte: before.createdAt } },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: HISTORY_LIMIT,
       select: { role: true, content: true },
@@ -147,13 +153,21 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
   }
 
   return {
-    /** Messages of a thread the caller has already been allowed to see, oldest first. */
-    listMessages(thread: Thread, args: PageArgs): Promise<Page<Message>> {
-      return findPage(
+    /**
+     * Messages of a thread the caller has already been allowed to see, oldest
+     * first. A reply still being generated shows status "streaming" and its
+     * content so far (to the token when this instance generates it).
+     */
+    async listMessages(thread: Thread, args: PageArgs): Promise<Page<Message>> {
+      const page = await findPage(
         args,
         (page) => prisma.message.findMany({ where: thread, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...page }),
         () => prisma.message.count({ where: thread }),
       );
+      for (const message of page.items) {
+        if (message.status === 'streaming') message.content = replies.current(message.id) ?? message.content;
+      }
+      return page;
     },
 
     /** Events of a thread the caller has already been allowed to see, from now on. */
@@ -165,7 +179,8 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
      * Sends a message to a thread the caller has already been allowed to use.
      * Fails with MODEL_UNAVAILABLE (503) when the model gave no reply at all
      * (the message is stored), and with OVERLOADED (503) before storing
-     * anything when every reply slot and queue place is taken. A reply cut
+     * anything when the organization's share of reply slots and queue places,
+     * or every one of them, is taken. A reply cut
      * short is stored and returned with status "incomplete" (with
      * `interruption` saying why when the model failed mid-reply).
      */
@@ -174,7 +189,7 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
       const started = performance.now();
       const { organizationId, assistant, locale, traits } = await loadThread(thread);
       // A full queue refuses before anything is stored: the client retries the message whole.
-      const slot = slots.acquire(options.signal);
+      const slot = slots.acquire(organizationId, options.signal);
       slot.catch(() => {}); // awaited below; this only keeps a rejection from going unhandled meanwhile
       // The message is stored (and shown to watchers) before it waits for its slot,
       // so that nothing the user said is lost, even if the client leaves while it waits.
@@ -208,12 +223,24 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
         let usage: { promptTokens: number | null; completionTokens: number | null } = { promptTokens: null, completionTokens: null };
         let sources: Source[] = [];
         let unexpected: unknown = null;
+        /** The reply's row, stored as "streaming" before the first token; unset if storing it failed. */
+        let replyId: string | undefined;
+        let untrack = () => {};
+        // Alongside the work before generation, which does not read it (history leaves streaming replies out).
+        // Created later than the user's message by a millisecond at least, so the history never lists the reply first.
+        const createdAt = new Date(Math.max(Date.now(), userMessage.createdAt.getTime() + 1));
+        const placeholder = prisma.message
+          .create({ data: { ...thread, organizationId, role: 'assistant', content: '', status: 'streaming', model, createdAt }, select: { id: true } })
+          .then((row) => void (replyId = row.id));
         try {
-          const [info, turns, found] = await Promise.all([
+          const [, info, turns, found] = await Promise.all([
+            placeholder,
             llm.modelInfo(model),
             history(thread, userMessage),
             retrieve({ organizationId, assistantId: assistant.id, question: data.content, limit: RETRIEVAL_LIMIT }),
           ]);
+          // Read at each save, about once a second: nothing is written per token.
+          untrack = replies.track(replyId!, () => content);
           const contextLength = Math.min(info.contextLength ?? FALLBACK_CONTEXT, maxContextLength);
           const references = selectReferences(found.references, Math.floor(contextLength * REFERENCE_SHARE));
           sources = references.sources;
@@ -249,25 +276,26 @@ export function createChatService({ prisma, llm, events, slots, defaultModel, ma
           else failure = error;
           status = content === '' ? 'failed' : 'incomplete';
         }
+        untrack();
+        // Settled before the final write, or a reply failing early would leave its row streaming.
+        await placeholder.catch(() => {});
 
-        const assistantMessage = await prisma.message.create({
-          data: {
-            ...thread,
-            organizationId,
-            role: 'assistant',
-            content,
-            status,
-            model,
-            error:
-              failure?.message ??
-              (unexpected ? 'The reply failed because of an error on the server.' : null) ??
-              (status === 'incomplete' ? 'The client went away before the reply was finished.' : null),
-            sources,
-            promptTokens: usage.promptTokens,
-            completionTokens: usage.completionTokens,
-            latencyMs: Math.round(performance.now() - started),
-          },
-        });
+        // The final write holds everything the client received: the saves before it were snapshots.
+        const final = {
+          content,
+          status,
+          error:
+            failure?.message ??
+            (unexpected ? 'The reply failed because of an error on the server.' : null) ??
+            (status === 'incomplete' ? 'The client went away before the reply was finished.' : null),
+          sources,
+          promptTokens: usage.promptTokens,
+          completionTokens: usage.completionTokens,
+          latencyMs: Math.round(performance.now() - started),
+        };
+        const assistantMessage = replyId
+          ? await prisma.message.update({ where: { id: replyId }, data: final })
+          : await prisma.message.create({ data: { ...thread, organizationId, role: 'assistant', model, ...final } });
         if (unexpected) throw unexpected;
         if (status === 'failed' && failure) {
           const error = unavailable(failure);

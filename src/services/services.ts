@@ -7,6 +7,7 @@ import { createAssistantService } from './assistant.ts';
 import { createChatEventBus, type ChatEventBus } from './chat-events.ts';
 import { createChatService } from './chat.ts';
 import { createGenerationSlots } from './generation-slots.ts';
+import { createStreamingReplies } from './streaming-replies.ts';
 import { createJobQueue } from './jobs.ts';
 import { createKnowledgeService } from './knowledge.ts';
 import { createKnowledgeSearchService, type Retrieve } from './knowledge-search.ts';
@@ -37,7 +38,18 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     minSimilarity: config.knowledgeMinSimilarity,
     limits: { uploadMaxBytes: config.uploadMaxBytes, maxPages: config.knowledgeMaxPages, allowHosts: config.knowledgeUrlAllowHosts },
   });
+  const generation = createGenerationSlots({
+    concurrency: config.maxConcurrentGenerations,
+    queueSize: config.generationQueueSize,
+    perOrganization: config.maxGenerationsPerOrganization,
+    queuePerOrganization: config.generationQueuePerOrganization,
+  });
+  const replies = createStreamingReplies({ prisma });
   return {
+    /** Replies being generated, saved as they grow; closed with the app (a last save). */
+    replies,
+    /** Reply slots and their queue (active, waiting), for health and metrics. */
+    generation,
     jobs,
     knowledge,
     organizations,
@@ -56,7 +68,8 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
       prisma,
       llm,
       events,
-      slots: createGenerationSlots({ concurrency: config.maxConcurrentGenerations, queueSize: config.generationQueueSize }),
+      slots: generation,
+      replies,
       defaultModel: config.ollamaModel,
       maxContextLength: config.ollamaContextLength,
       retrieve: knowledge.retrieve,
