@@ -101,7 +101,8 @@ beforeAll(async () => {
     ready('files', sources.security),
     ready('qa', sources.theirPassword, t.otherOrg),
   ]);
-});
+  // Six sources indexed by the background worker: slow on a loaded machine.
+}, 120_000);
 afterAll(async () => {
   await t?.close();
   await killAll();

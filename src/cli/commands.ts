@@ -5,7 +5,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AppError, invalid, notFound } from '../errors.ts';
-import { EVALUATION_MAX_CASES, type KnowledgeEvaluation } from '../services/knowledge-search.ts';
+import { EVALUATION_MAX_CASES } from '../knowledge/evaluate.ts';
+import type { KnowledgeEvaluation } from '../services/knowledge-search.ts';
 import type { Services } from '../services/services.ts';
 
 export const USAGE = `Usage: npm run --silent cli -- <command> [options]

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError } from '../errors.ts';
-import { rankOf, summarise, type EvaluationSummary } from '../knowledge/evaluate.ts';
+import { EVALUATION_MAX_CASES, rankOf, summarise, type EvaluationSummary } from '../knowledge/evaluate.ts';
 import type { Reference } from '../knowledge/fuse.ts';
 import { answersFrom } from '../knowledge/passages.ts';
 import type { AssistantService } from './assistant.ts';
@@ -32,8 +32,6 @@ export type KnowledgeSearchDeps = {
 
 /** Most passages one search returns. */
 export const SEARCH_MAX_LIMIT = 50;
-/** Most questions one evaluation asks: one request, 10 to 20 s of retrieval on PGlite here (100 took 4 to 6 s). */
-export const EVALUATION_MAX_CASES = 500;
 export const EVALUATION_QUESTION_MAX_CHARS = 2000;
 /** Passages read per question: a source found below this rank counts as not found. */
 export const EVALUATION_DEPTH = 20;
