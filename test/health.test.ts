@@ -90,10 +90,12 @@ describe('/metrics', () => {
     expect(sample(text, 'gateway_rate_limit_refusals_total', { policy: 'org' })).toBe(1);
     expect(sample(text, 'gateway_ingestion_jobs', { state: 'queued' })).toBe(0);
     expect(sample(text, 'gateway_open_streams')).toBe(0);
+    expect(sample(text, 'gateway_generations', { state: 'active' })).toBe(0);
+    expect(sample(text, 'gateway_generations', { state: 'queued' })).toBe(0);
     expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
   });
 
-  test('shows the streams open while a reply streams', async () => {
+  test('shows the streams open and the replies being generated while a reply streams', async () => {
     const t = await start({ ollama: { tokenDelayMs: 100 } });
     const assistant = (await t.json('POST', '/api/v1/assistants/', { body: { name: 'Streaming' } })).body.data.id;
     const session = (await t.json('POST', '/api/v1/sessions/', { body: { assistant_id: assistant } })).body.data.id;
@@ -105,6 +107,7 @@ describe('/metrics', () => {
     await reader.read();
     const during = await (await t.request('GET', '/metrics', { auth: null })).text();
     expect(sample(during, 'gateway_open_streams')).toBe(1);
+    expect(sample(during, 'gateway_generations', { state: 'active' })).toBe(1);
     while (!(await reader.read()).done);
     const after = await (await t.request('GET', '/metrics', { auth: null })).text();
     expect(sample(after, 'gateway_open_streams')).toBe(0);
