@@ -44,7 +44,8 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
   const metrics = createMetrics({ prisma: db.prisma, generation: () => services.generation });
   const llm = metrics.meter(client);
   const events = createChatEventBus({ redis });
-  const services = createServices({ prisma: db.prisma, llm, config, events });
+  const stopping = new AbortController();
+  const services = createServices({ prisma: db.prisma, llm, config, events, stopping: stopping.signal });
   const worker = runJobs
     ? startJobWorker({
         queue: services.jobs,
@@ -55,7 +56,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
       })
     : null;
   // Replies a killed process left "streaming" become "incomplete" (all of them with PGlite, stale ones with PostgreSQL).
-  const recovery = startReplyRecovery({ prisma: db.prisma, exclusiveDatabase: db.kind === 'pglite' });
+  const recovery = startReplyRecovery({ prisma: db.prisma, exclusiveDatabase: db.kind === 'pglite', logger });
   const budgets = { widgetPerHour: config.widgetRateLimitPerHour, addressPerHour: config.addressRateLimitPerHour, visitorPerHour: config.visitorRateLimitPerHour };
   const rateLimits = createRateLimits({ redis, budgets, onRefusal: metrics.rateLimitRefused });
   const gate = createGate({ services, rateLimits });
@@ -79,6 +80,17 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
     /** Serves GraphQL over WebSocket (graphql-ws) on this HTTP server, at /graphql. */
     attachWebSockets: (server: Server) =>
       attachWebSockets({ server, path: GRAPHQL_PATH, yoga, gate, cors, clientAddressOf, maxPayload: config.bodyMaxBytes }),
+    /**
+     * Ends the replies in progress (each stream ends with a 503 error event, each partial reply is
+     * stored as incomplete) and refuses new ones; resolves once none is generating, or after 10 s.
+     */
+    stopServing: async () => {
+      stopping.abort();
+      const deadline = Date.now() + 10_000;
+      while ((services.generation.active > 0 || services.generation.waiting > 0) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
     /** Stops background jobs and releases what the app holds beyond the database (the Redis subscriber of chat events). */
     close: async () => {
       recovery.stop();

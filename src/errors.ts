@@ -16,6 +16,7 @@ export const ErrorCode = {
   RATE_LIMITED: 429,
   MODEL_UNAVAILABLE: 503,
   OVERLOADED: 503,
+  SERVER_STOPPING: 503,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

@@ -107,6 +107,14 @@ export async function startGateway(config: Config, options: { llm?: Llm; logger?
     );
     const sockets = app.attachWebSockets(server);
     cleanup.push(() => sockets.close());
+    // First of all when stopping: take no new connection, end the replies in progress (their
+    // streams end with an error event, their partial replies are stored), let those events out.
+    cleanup.push(async () => {
+      server.close();
+      server.closeIdleConnections();
+      await app.stopServing();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    });
 
     if (lock) {
       const control = await startControlSocket(controlSocketPath(config.dataDir), app.services);

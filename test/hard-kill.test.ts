@@ -86,6 +86,50 @@ describe('with PGlite in a real process', () => {
   }, 120_000);
 });
 
+describe('stopping with SIGTERM', () => {
+  test('a reply streaming when the server is told to stop ends with a 503 error event, and its partial reply is stored as incomplete', async () => {
+    ollama ??= await startOllamaDouble({ models: ['llama3.2', 'nomic-embed-text'] });
+    ollama.setBehavior({ reply: REPLY, tokenDelayMs: TOKEN_DELAY_MS });
+    const data = await tempDir('gateway-sigterm-');
+    try {
+      const env = { DATA_DIR: data.dir, OLLAMA_HOST: ollama.url };
+      const first = await startServer(env);
+      const auth = first.credentials!;
+      const assistant = (await api(first, auth, 'POST', '/api/v1/assistants', { name: 'Interrupted politely' })).body.data;
+      const session = (await api(first, auth, 'POST', '/api/v1/sessions', { assistant_id: assistant.id })).body.data;
+      const response = await fetch(`${first.url}/api/v1/sessions/${session.id}/messages`, {
+        method: 'POST',
+        headers: { 'X-API-Key': auth.clientId, 'X-API-Secret': auth.clientSecret, 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+        body: JSON.stringify({ content: 'Tell me everything' }),
+      });
+      let received = '';
+      const events: Array<{ event: string; data: string }> = [];
+      let stopped: Promise<unknown> | undefined;
+      for await (const event of readEvents(response)) {
+        events.push(event);
+        if (event.event === 'token') received += JSON.parse(event.data).delta;
+        if (events.length === 5) stopped = first.stop('SIGTERM');
+      }
+      expect(await stopped).toEqual({ code: 0, signal: null });
+      const last = events.at(-1)!;
+      expect(last.event).toBe('error');
+      const envelope = JSON.parse(last.data);
+      expect(envelope).toMatchObject({ status: 'error', status_code: 503, data: null });
+      expect(envelope.detail).toMatch(/server is stopping.*stored.*incomplete/);
+
+      const second = await startServer(env);
+      const [, reply] = (await api(second, auth, 'GET', `/api/v1/sessions/${session.id}/messages`)).body.data.items;
+      // Exactly what the client received, stored by the stopping server itself.
+      expect(reply).toMatchObject({ role: 'assistant', status: 'incomplete', content: received });
+      expect(reply.error).toMatch(/server stopped before the reply was finished/);
+      expect(second.stdout()).not.toMatch(/Marked \d+ repl/);
+    } finally {
+      await killAll();
+      await data.remove();
+    }
+  }, 90_000);
+});
+
 describe('with PostgreSQL and several instances', () => {
   test('an instance ends the replies of a dead one whose rows went stale, and leaves live ones streaming', async () => {
     const schema = await throwawaySchema('gateway_replies');

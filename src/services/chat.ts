@@ -50,6 +50,8 @@ function unavailable(error: LlmError): AppError {
 }
 
 export type ChatDeps = {
+  /** Aborted when the server stops: replies in progress end, stored as incomplete, and new ones are refused. */
+  stopping?: AbortSignal;
   prisma: PrismaClient;
   llm: Llm;
   events: ChatEventBus;
@@ -104,7 +106,9 @@ function selectReferences(references: Reference[], budgetTokens: number): { pass
   return { passages, sources };
 }
 
-export function createChatService({ prisma, llm, events, slots, replies, defaultModel, maxContextLength, retrieve }: ChatDeps) {
+const serverStopping = () => new AppError('SERVER_STOPPING', 'The server is stopping; your message was stored. Send it again in a moment.', { retryAfter: 5 });
+
+export function createChatService({ stopping, prisma, llm, events, slots, replies, defaultModel, maxContextLength, retrieve }: ChatDeps) {
   async function loadThread(thread: Thread) {
     if (thread.sessionId) {
       const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true } });
@@ -147,6 +151,7 @@ export function createChatService({ prisma, llm, events, slots, replies, default
     try {
       return await slot;
     } catch (error) {
+      if (stopping?.aborted) throw serverStopping();
       if (signal?.aborted) throw new AppError('BAD_REQUEST', 'The request was cancelled while it waited for a reply slot.');
       throw error;
     }
@@ -186,10 +191,13 @@ export function createChatService({ prisma, llm, events, slots, replies, default
      */
     async send(thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }, options: SendOptions = {}) {
       const data = parseInput(sendSchema, input);
+      if (stopping?.aborted) throw serverStopping();
       const started = performance.now();
+      // The client leaving, or the server stopping, ends the wait and the generation alike.
+      const signal = stopping && options.signal ? AbortSignal.any([options.signal, stopping]) : (options.signal ?? stopping);
       const { organizationId, assistant, locale, traits } = await loadThread(thread);
       // A full queue refuses before anything is stored: the client retries the message whole.
-      const slot = slots.acquire(organizationId, options.signal);
+      const slot = slots.acquire(organizationId, signal);
       slot.catch(() => {}); // awaited below; this only keeps a rejection from going unhandled meanwhile
       // The message is stored (and shown to watchers) before it waits for its slot,
       // so that nothing the user said is lost, even if the client leaves while it waits.
@@ -214,7 +222,7 @@ export function createChatService({ prisma, llm, events, slots, replies, default
         events.publish(topic, event);
       };
       emit({ kind: 'received', userMessage });
-      const release = await waitForSlot(slot, options.signal);
+      const release = await waitForSlot(slot, signal);
       try {
         const model = assistant.model ?? defaultModel;
         let content = '';
@@ -261,7 +269,7 @@ export function createChatService({ prisma, llm, events, slots, replies, default
             contextLength,
             temperature: assistant.temperature ?? undefined,
             maxTokens: assistant.maxTokens ?? undefined,
-            signal: options.signal,
+            signal,
           });
           for await (const { delta } of stream) {
             content += delta;
@@ -287,6 +295,7 @@ export function createChatService({ prisma, llm, events, slots, replies, default
           error:
             failure?.message ??
             (unexpected ? 'The reply failed because of an error on the server.' : null) ??
+            (status === 'incomplete' && stopping?.aborted ? 'The server stopped before the reply was finished.' : null) ??
             (status === 'incomplete' ? 'The client went away before the reply was finished.' : null),
           sources,
           promptTokens: usage.promptTokens,
@@ -311,7 +320,13 @@ export function createChatService({ prisma, llm, events, slots, replies, default
               `The model stopped mid-reply: ${failure.message} The partial reply is stored as message ${assistantMessage.id} with status "incomplete".`,
               { retryAfter: 10 },
             )
-          : undefined;
+          : status === 'incomplete' && stopping?.aborted
+            ? new AppError(
+                'SERVER_STOPPING',
+                `The server is stopping: the partial reply is stored as message ${assistantMessage.id} with status "incomplete". Send the message again in a moment.`,
+                { retryAfter: 5 },
+              )
+            : undefined;
         return { userMessage, assistantMessage, interruption };
       } finally {
         release();

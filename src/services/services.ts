@@ -23,9 +23,11 @@ export type ServiceDeps = {
   config: Config;
   /** Where chat events go; in memory when absent. */
   events?: ChatEventBus;
+  /** Aborted when the server stops (replies in progress end as incomplete). */
+  stopping?: AbortSignal;
 };
 
-export function createServices({ prisma, llm, config, events = createChatEventBus() }: ServiceDeps) {
+export function createServices({ prisma, llm, config, events = createChatEventBus(), stopping }: ServiceDeps) {
   const organizations = createOrganizationService({ prisma, defaultRateLimit: config.rateLimitPerHour });
   const assistants = createAssistantService({ prisma });
   const userContexts = createUserContextService({ prisma });
@@ -65,6 +67,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
       retrieve: knowledge.retrieve as Retrieve,
     }),
     chat: createChatService({
+      stopping,
       prisma,
       llm,
       events,

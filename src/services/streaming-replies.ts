@@ -9,6 +9,7 @@
 // "incomplete", the status of any reply cut short.
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
+import type { Logger } from '../log.ts';
 
 /** How often the content of streaming replies is written: how far behind a hard kill leaves them, at most about. */
 export const SAVE_INTERVAL_MS = 1_000;
@@ -149,16 +150,17 @@ export async function endInterruptedReplies(prisma: PrismaClient, scope: { start
  * every SWEEP_INTERVAL_MS, since an instance may die while others run on.
  * `ready` resolves after the first pass.
  */
-export function startReplyRecovery({ prisma, exclusiveDatabase, onError = defaultRecoveryError }: {
+export function startReplyRecovery({ prisma, exclusiveDatabase, logger }: {
   prisma: PrismaClient;
+  logger: Pick<Logger, 'info' | 'error'>;
   /** PGlite: no other process uses the database, so every streaming reply from before this start is a dead one's. */
   exclusiveDatabase: boolean;
-  onError?: (error: unknown) => void;
 }): { ready: Promise<void>; stop(): void } {
   const startedAt = new Date();
   const report = (count: number) => {
-    if (count > 0) console.log(`Marked ${count} ${count === 1 ? 'reply' : 'replies'} left streaming by a stopped process as incomplete.`);
+    if (count > 0) logger.info({ replies: count }, `Marked ${count} ${count === 1 ? 'reply' : 'replies'} left streaming by a stopped process as incomplete.`);
   };
+  const onError = (error: unknown) => logger.error({ err: error }, 'Ending replies left streaming by a stopped process failed (tried again later).');
   const ready = endInterruptedReplies(prisma, exclusiveDatabase ? { startedBefore: startedAt } : { stale: true }).then(report, onError);
   let timer: NodeJS.Timeout | undefined;
   if (!exclusiveDatabase) {
@@ -171,6 +173,3 @@ export function startReplyRecovery({ prisma, exclusiveDatabase, onError = defaul
   };
 }
 
-function defaultRecoveryError(error: unknown) {
-  console.error('Ending replies left streaming by a stopped process failed (tried again later):', error);
-}
