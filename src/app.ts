@@ -16,6 +16,7 @@ import { indexRoutes } from './http/index-routes.ts';
 import { createRateLimits } from './http/rate-limit.ts';
 import { attachWebSockets } from './http/websocket.ts';
 import { createLlm, type Llm } from './llm/ollama.ts';
+import { openAiSurface } from './openai/surface.ts';
 import { restSurface } from './rest/handler.ts';
 import { createChatEventBus } from './services/chat-events.ts';
 import { startJobWorker } from './services/jobs.ts';
@@ -52,7 +53,12 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
   const clientAddressOf = createClientAddress(config.trustProxy);
   const yoga = createYogaServer({ services, prisma: db.prisma });
   const bodyLimits = { bodyMaxBytes: config.bodyMaxBytes, uploadMaxBytes: config.uploadMaxBytes };
-  const surfaces = [graphqlSurface({ yoga, ...bodyLimits }), restSurface({ yoga, ...bodyLimits }), indexRoutes({ prisma: db.prisma })];
+  const surfaces = [
+    graphqlSurface({ yoga, ...bodyLimits }),
+    restSurface({ yoga, ...bodyLimits }),
+    openAiSurface({ services, bodyMaxBytes: config.bodyMaxBytes }),
+    indexRoutes({ prisma: db.prisma }),
+  ];
   const adapter = createServerAdapter<ServerContext>(createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces }));
 
   return {

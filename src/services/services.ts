@@ -6,6 +6,7 @@ import type { Llm } from '../llm/ollama.ts';
 import { createAssistantService } from './assistant.ts';
 import { createChatEventBus, type ChatEventBus } from './chat-events.ts';
 import { createChatService } from './chat.ts';
+import { createCompletionService } from './completion.ts';
 import { createGenerationSlots } from './generation-slots.ts';
 import { createJobQueue } from './jobs.ts';
 import { createKnowledgeService } from './knowledge.ts';
@@ -36,6 +37,16 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     minSimilarity: config.knowledgeMinSimilarity,
     limits: { uploadMaxBytes: config.uploadMaxBytes, maxPages: config.knowledgeMaxPages, allowHosts: config.knowledgeUrlAllowHosts },
   });
+  const conversations = createConversationService({ prisma, assistants, userContexts });
+  const chat = createChatService({
+    prisma,
+    llm,
+    events,
+    slots: createGenerationSlots({ concurrency: config.maxConcurrentGenerations, queueSize: config.generationQueueSize }),
+    defaultModel: config.ollamaModel,
+    maxContextLength: config.ollamaContextLength,
+    retrieve: knowledge.retrieve,
+  });
   return {
     jobs,
     knowledge,
@@ -43,17 +54,10 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     widgetTokens: createWidgetTokenService({ prisma, organizations, graceSeconds: config.widgetKeyGraceSeconds }),
     assistants,
     sessions: createSessionService({ prisma, assistants }),
-    conversations: createConversationService({ prisma, assistants, userContexts }),
+    conversations,
     userContexts,
-    chat: createChatService({
-      prisma,
-      llm,
-      events,
-      slots: createGenerationSlots({ concurrency: config.maxConcurrentGenerations, queueSize: config.generationQueueSize }),
-      defaultModel: config.ollamaModel,
-      maxContextLength: config.ollamaContextLength,
-      retrieve: knowledge.retrieve,
-    }),
+    chat,
+    completions: createCompletionService({ prisma, conversations, chat }),
   };
 }
 
