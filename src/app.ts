@@ -1,7 +1,8 @@
 // Builds the whole gateway from its dependencies: the services, the Yoga
 // instance every surface runs its operations through, and one edge (CORS,
-// admission, rate-limit headers) in front of GraphQL, the REST API and the
-// index routes, plus GraphQL over WebSocket on the same server.
+// admission, rate-limit headers) in front of GraphQL, the REST API, the
+// OpenAI-compatible API, the MCP server and the index routes, plus GraphQL
+// over WebSocket on the same server.
 import type { Server } from 'node:http';
 import { createServerAdapter } from '@whatwg-node/server';
 import type { Redis } from 'ioredis';
@@ -16,6 +17,7 @@ import { indexRoutes } from './http/index-routes.ts';
 import { createRateLimits } from './http/rate-limit.ts';
 import { attachWebSockets } from './http/websocket.ts';
 import { createLlm, type Llm } from './llm/ollama.ts';
+import { mcpSurface } from './mcp/surface.ts';
 import { openAiSurface } from './openai/surface.ts';
 import { restSurface } from './rest/handler.ts';
 import { createChatEventBus } from './services/chat-events.ts';
@@ -57,6 +59,7 @@ export function buildApp({ config, db, llm = createLlm({ host: config.ollamaHost
     graphqlSurface({ yoga, ...bodyLimits }),
     restSurface({ yoga, ...bodyLimits }),
     openAiSurface({ services, bodyMaxBytes: config.bodyMaxBytes }),
+    mcpSurface({ services, bodyMaxBytes: config.bodyMaxBytes }),
     indexRoutes({ prisma: db.prisma }),
   ];
   const adapter = createServerAdapter<ServerContext>(createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces }));

@@ -6,27 +6,7 @@
 // deltas into a message, end with message.sources too; and `conversation_id`,
 // the stored conversation that holds the exchange.
 import type { Message } from '../services/chat.ts';
-import type { Source } from '../services/chat.ts';
-
-/** A citation as every API of ours shows it (snake_case, as the REST API does). */
-export type SourceJson = { source_id: string; kind: Source['kind']; title: string; url: string | null; snippet: string; score: number };
-
-export function sourcesOf(message: Message): SourceJson[] {
-  return ((message.sources ?? []) as Source[]).map((source) => ({
-    source_id: source.sourceId,
-    kind: source.kind,
-    title: source.title,
-    url: source.url,
-    snippet: source.snippet,
-    score: source.score,
-  }));
-}
-
-export function usageOf(message: Message) {
-  const prompt = message.promptTokens ?? 0;
-  const completion = message.completionTokens ?? 0;
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-}
+import { sourcesOf, usageOf } from '../http/message-json.ts';
 
 /** What every object of one reply shares. */
 export type ReplyHeader = { conversationId: string; model: string; created: number };

@@ -6,7 +6,8 @@
 // (src/services/completion.ts says how the messages become a conversation).
 // API keys only: widget tokens are for the REST API's visitor sessions.
 import { AppError } from '../errors.ts';
-import type { AdmittedContext, Surface } from '../http/edge.ts';
+import { admitApiKey } from '../http/api-key-only.ts';
+import type { Surface } from '../http/edge.ts';
 import { readJsonBody } from '../rest/body.ts';
 import { jsonResponse } from '../rest/envelope.ts';
 import type { Assistant } from '../services/assistant.ts';
@@ -21,19 +22,8 @@ export const OPENAI_PREFIX = '/v1';
 /** Recorded as the conversation's `channel`. */
 const CHANNEL = 'openai';
 
-/** Only API keys may use this API; anything else is refused as a wrong key would be. */
-async function apiKeyViewer(admit: () => Promise<AdmittedContext>): Promise<ApiKeyViewer> {
-  const edge = await admit();
-  if (edge.viewer?.kind === 'apiKey') return edge.viewer;
-  // No credentials at all is a failed authentication of the address, as on the other APIs.
-  if (!edge.viewer && edge.authOutcome) edge.authOutcome.unauthenticated = true;
-  throw new AppError(
-    'UNAUTHENTICATED',
-    edge.viewer
-      ? 'Widget tokens are not accepted here: use your API key, "Authorization: Bearer CLIENT_ID:CLIENT_SECRET".'
-      : 'Authentication required: send your API key as "Authorization: Bearer CLIENT_ID:CLIENT_SECRET" (the openai SDK\'s apiKey).',
-  );
-}
+/** How the API key is sent here, for the 401's message. */
+const HOW = '"Authorization: Bearer CLIENT_ID:CLIENT_SECRET" (the openai SDK\'s apiKey)';
 
 const modelOf = (assistant: Assistant) => ({
   id: assistant.id,
@@ -163,7 +153,7 @@ export function openAiSurface({ services, bodyMaxBytes }: { services: Services; 
         refusal.headers.set('Allow', allow);
         return refusal;
       }
-      const viewer = await apiKeyViewer(admit);
+      const viewer = await admitApiKey(admit, HOW);
       return match.route.serve(viewer, request, match.params!.slice(1), requestId);
     },
   };
