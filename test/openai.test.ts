@@ -159,6 +159,43 @@ describe('chat completions', () => {
   });
 });
 
+describe('a client that leaves', () => {
+  test('aborting a stream stops the generation and keeps the partial reply as incomplete', async () => {
+    t.ollama.setBehavior({ reply: Array.from({ length: 200 }, (_, i) => `word${i}`).join(' '), tokenDelayMs: 20 });
+    try {
+      const abort = new AbortController();
+      const stream = await client.chat.completions.create(
+        { model: assistantId, messages: [{ role: 'user', content: 'Tell me everything' }], stream: true },
+        { signal: abort.signal },
+      );
+      let conversationId = '';
+      let pieces = 0;
+      try {
+        for await (const chunk of stream) {
+          conversationId = (chunk as unknown as { conversation_id: string }).conversation_id;
+          if (chunk.choices[0]?.delta.content && ++pieces === 3) abort.abort();
+        }
+      } catch (error) {
+        expect(error).toBeInstanceOf(OpenAI.APIUserAbortError);
+      }
+      let reply: { status: string; content: string } | undefined;
+      for (let i = 0; i < 100 && !reply; i++) {
+        const { body } = await t.json('GET', `/api/v1/conversations/${conversationId}/messages`);
+        reply = body.data.items.find((m: { role: string }) => m.role === 'assistant');
+        if (!reply) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(reply!.status).toBe('incomplete');
+      expect(reply!.content.split(' ').length).toBeLessThan(200);
+      // The model was told to stop, not left generating.
+      const chat = t.ollama.requests.filter((r) => r.path === '/api/chat').at(-1)!;
+      await chat.settled;
+      expect(chat.aborted).toBe(true);
+    } finally {
+      t.ollama.setBehavior({ reply: ({ messages }) => `You said: ${messages.findLast((m) => m.role === 'user')?.content ?? ''}`, tokenDelayMs: 0 });
+    }
+  });
+});
+
 describe('grounded replies', () => {
   let qaId: string;
   beforeAll(async () => {

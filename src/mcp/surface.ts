@@ -49,9 +49,13 @@ export function mcpSurface({ services, bodyMaxBytes }: { services: Services; bod
         maxRequestBodySize: bodyMaxBytes,
       });
       await server.connect(transport);
+      // A client that leaves mid-call stops its tools: closing the server aborts their signals (a reply being generated stops).
+      const leave = () => void server.close();
+      request.signal.addEventListener('abort', leave, { once: true });
       try {
         return await transport.handleRequest(request);
       } finally {
+        request.signal.removeEventListener('abort', leave);
         await server.close();
       }
     },

@@ -107,8 +107,13 @@ export function openAiSurface({ services, bodyMaxBytes }: { services: Services; 
         if (event.kind === 'delta') events.send((format ?? startStream()).content(event.delta));
       },
     });
-    // Rejects (and so answers with an HTTP error) only when the reply failed before its first piece.
-    await Promise.race([beginning, replying]);
+    try {
+      // Rejects (and so answers with an HTTP error) only when the reply failed before its first piece.
+      await Promise.race([beginning, replying]);
+    } catch (error) {
+      events.close(false);
+      throw error;
+    }
     replying.then(
       ({ assistantMessage, interruption }) => {
         const reply = format ?? startStream();
