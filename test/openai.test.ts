@@ -271,6 +271,9 @@ describe('errors in OpenAI\'s shape', () => {
       expect(error.error).toMatchObject({ type: 'invalid_request_error', code: 'model_not_found', param: 'model' });
       expect(error.message).toContain('GET /v1/models');
     }
+    const garbled = await fetch(`${baseURL}/models/%E0%A4%A`, { headers: { Authorization: `Bearer ${apiKey()}` } });
+    expect(garbled.status).toBe(404);
+    expect((await garbled.json()).error.code).toBe('model_not_found');
   });
 
   test('bad input is a 400 or a 422 naming the field', async () => {
@@ -286,7 +289,7 @@ describe('errors in OpenAI\'s shape', () => {
       [{ model: assistantId, messages: [{ role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }] }, 'messages.1.role'],
       [{ model: assistantId, messages: [{ role: 'tool', content: '42', tool_call_id: 'x' }] }, 'messages.0.role'],
       [{ model: assistantId, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x.test/a.png' } }] }] }, 'messages.0.content.0'],
-      [{ model: assistantId, messages: [{ role: 'user', content: '   ' }] }, 'content'],
+      [{ model: assistantId, messages: [{ role: 'user', content: '   ' }] }, 'messages.0.content'],
       [{ model: assistantId, messages: [{ role: 'user', content: 'Hi' }], stream: 'yes' }, 'stream'],
       [{ model: assistantId, messages: [{ role: 'user', content: 'Hi' }], n: 2 }, 'n'],
       [{ messages: [{ role: 'user', content: 'Hi' }] }, 'model'],

@@ -6,14 +6,20 @@
 // open with GET (405, which the protocol allows) and no session to DELETE.
 // Credentials are the API key, as headers (X-API-Key/X-API-Secret) or as
 // "Authorization: Bearer CLIENT_ID:CLIENT_SECRET"; anything else is a 401.
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import packageJson from '../../package.json' with { type: 'json' };
 import { AppError } from '../errors.ts';
 import { admitApiKey } from '../http/api-key-only.ts';
 import type { Surface } from '../http/edge.ts';
 import { jsonResponse } from '../rest/envelope.ts';
 import type { Services } from '../services/services.ts';
-import { createMcpServer } from './tools.ts';
+
+/**
+ * The SDK, loaded on the first request to /mcp: importing it costs 110-150 ms
+ * of CPU on top of the rest of the app (its JSON-schema validators, among
+ * others), which a gateway nobody asks over MCP need not spend at every start.
+ */
+let sdk: Promise<[typeof import('./tools.ts'), typeof import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js')]> | null = null;
+const loadSdk = () => (sdk ??= Promise.all([import('./tools.ts'), import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js')]));
 
 export const MCP_PATH = '/mcp';
 const HOW = 'as X-API-Key and X-API-Secret headers, or as "Authorization: Bearer CLIENT_ID:CLIENT_SECRET"';
@@ -41,6 +47,7 @@ export function mcpSurface({ services, bodyMaxBytes }: { services: Services; bod
         return refusal;
       }
       const viewer = await admitApiKey(admit, HOW);
+      const [{ createMcpServer }, { WebStandardStreamableHTTPServerTransport }] = await loadSdk();
       const server = createMcpServer({ services, viewer, requestId, version: packageJson.version });
       // JSON answers: a tool's result comes whole, and the request ends with it.
       const transport = new WebStandardStreamableHTTPServerTransport({

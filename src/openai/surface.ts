@@ -35,6 +35,15 @@ const modelOf = (assistant: Assistant) => ({
   description: assistant.description,
 });
 
+/** A path segment as sent; one that is not valid percent-encoding names no model either. */
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 type Route = {
   method: 'GET' | 'POST';
   path: RegExp;
@@ -136,7 +145,7 @@ export function openAiSurface({ services, bodyMaxBytes }: { services: Services; 
 
   const routes: Route[] = [
     { method: 'GET', path: /^\/models\/?$/, serve: (viewer) => listModels(viewer) },
-    { method: 'GET', path: /^\/models\/([^/]+)\/?$/, serve: async (viewer, _request, [id]) => jsonResponse(modelOf(await activeAssistant(viewer, decodeURIComponent(id))), 200) },
+    { method: 'GET', path: /^\/models\/([^/]+)\/?$/, serve: async (viewer, _request, [id]) => jsonResponse(modelOf(await activeAssistant(viewer, decoded(id))), 200) },
     { method: 'POST', path: /^\/chat\/completions\/?$/, serve: (viewer, request, _params, requestId) => complete(viewer, request, requestId) },
   ];
 

@@ -56,9 +56,9 @@ export function createCompletionService({
     async complete(viewer: ApiKeyViewer, input: CompletionInput, options: SendOptions = {}) {
       const data = parseInput(completeSchema, input);
       const last = data.messages.at(-1)!;
-      if (last.role !== 'user') {
-        throw invalid([{ field: `messages.${data.messages.length - 1}.role`, message: 'must be "user": the last message is the one answered' }]);
-      }
+      const lastField = `messages.${data.messages.length - 1}`;
+      if (last.role !== 'user') throw invalid([{ field: `${lastField}.role`, message: 'must be "user": the last message is the one answered' }]);
+      if (last.content.trim() === '') throw invalid([{ field: `${lastField}.content`, message: 'must not be empty' }]);
       const firstQuestion = data.messages.find((message) => message.role === 'user')!.content.trim();
       const conversation = await conversations.create(viewer, {
         assistantId: data.assistantId,
