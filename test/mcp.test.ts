@@ -81,6 +81,22 @@ describe('tools', () => {
     expect((nothing.structuredContent as { passages: unknown[] }).passages).toEqual([]);
   });
 
+  test('a source scoped to one assistant is found only when searching as that assistant', async () => {
+    const scoped = await t.json('POST', '/api/v1/knowledge/qa/', {
+      body: { question: 'Where is the warehouse?', answer: 'The warehouse is in Rotterdam, dock 7.', assistant_ids: [assistantId] },
+    });
+    for (let i = 0; i < 300; i++) {
+      const { body } = await t.json('GET', `/api/v1/knowledge/qa/${scoped.body.data.id}`);
+      if (body.data.status === 'ready') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const client = await connect();
+    const search = async (args: Record<string, unknown>) =>
+      ((await client.callTool({ name: 'search_knowledge', arguments: args })).structuredContent as { passages: Array<{ source_id: string }> }).passages;
+    expect((await search({ query: 'warehouse Rotterdam' })).map((p) => p.source_id)).not.toContain(scoped.body.data.id);
+    expect((await search({ query: 'warehouse Rotterdam', assistant_id: assistantId }))[0].source_id).toBe(scoped.body.data.id);
+  });
+
   test('ask_assistant replies as the assistant, grounded in the Q&A pair, citing it, in a stored conversation', async () => {
     t.ollama.setBehavior({ reply: ({ messages }) => /<reference number="1"[^>]*>\n([\s\S]*?)\n<\/reference>/.exec(messages[0].content)?.[1] ?? 'I do not know.' });
     try {
