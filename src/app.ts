@@ -1,7 +1,8 @@
 // Builds the whole gateway from its dependencies: the services, the Yoga
 // instance every surface runs its operations through, and one edge (CORS,
-// admission, rate-limit headers) in front of GraphQL, the REST API and the
-// index routes, plus GraphQL over WebSocket on the same server.
+// admission, rate-limit headers) in front of GraphQL, the REST API, the
+// OpenAI-compatible API, the MCP server and the index routes, plus GraphQL
+// over WebSocket on the same server.
 import type { Server } from 'node:http';
 import { createServerAdapter } from '@whatwg-node/server';
 import type { Redis } from 'ioredis';
@@ -19,6 +20,8 @@ import { createReadiness } from './http/readiness.ts';
 import { attachWebSockets } from './http/websocket.ts';
 import { createLlm, type Llm } from './llm/ollama.ts';
 import { silentLogger, type Logger } from './log.ts';
+import { mcpSurface } from './mcp/surface.ts';
+import { openAiSurface } from './openai/surface.ts';
 import { restSurface } from './rest/handler.ts';
 import { createChatEventBus } from './services/chat-events.ts';
 import { startJobWorker } from './services/jobs.ts';
@@ -65,7 +68,13 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
   const yoga = createYogaServer({ services, prisma: db.prisma, plugins: [metrics.openStreamsPlugin()] });
   const readiness = createReadiness({ prisma: db.prisma, llm, ollamaHost: config.ollamaHost, models: [config.ollamaModel, config.ollamaEmbedModel] });
   const bodyLimits = { bodyMaxBytes: config.bodyMaxBytes, uploadMaxBytes: config.uploadMaxBytes };
-  const surfaces = [graphqlSurface({ yoga, ...bodyLimits }), restSurface({ yoga, ...bodyLimits }), indexRoutes({ readiness, metrics, metricsToken: config.metricsToken })];
+  const surfaces = [
+    graphqlSurface({ yoga, ...bodyLimits }),
+    restSurface({ yoga, ...bodyLimits }),
+    openAiSurface({ services, bodyMaxBytes: config.bodyMaxBytes }),
+    mcpSurface({ services, bodyMaxBytes: config.bodyMaxBytes }),
+    indexRoutes({ readiness, metrics, metricsToken: config.metricsToken }),
+  ];
   const adapter = createServerAdapter<ServerContext>(createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, metrics, logger }));
 
   return {

@@ -95,6 +95,21 @@ describe('API keys', () => {
     }
   });
 
+  test('the API key also works as "Authorization: Bearer CLIENT_ID:CLIENT_SECRET", and a wrong one is a 401', async () => {
+    const bearer = { Authorization: `Bearer ${t.org.clientId}:${t.org.clientSecret}` };
+    const { status, body } = await t.json('GET', '/api/v1/assistants/', { auth: null, headers: bearer });
+    expect(status).toBe(200);
+    expect(body.data.items.map((a: { id: string }) => a.id)).toEqual(expect.arrayContaining([activeId, inactiveId]));
+
+    for (const authorization of [`Bearer ${t.org.clientId}:cs_wrong`, `Bearer ${t.org.clientId}:${t.otherOrg.clientSecret}`, `Bearer cid_unknown:${t.org.clientSecret}`]) {
+      const refused = await t.json('GET', '/api/v1/assistants/', { auth: null, headers: { Authorization: authorization } });
+      expect(refused.status).toBe(401);
+      expect(refused.body).toEqual(unauthorized);
+      expect(refused.body.detail).toMatch(/CLIENT_ID:CLIENT_SECRET/);
+      expect(refused.body.detail).not.toContain(t.org.clientSecret);
+    }
+  });
+
   test('a revoked secret stops working at once while a newer one works', async () => {
     const org = await t.createOrg('Rotating');
     const fresh = await t.app.services.organizations.createSecret(org.organizationId);

@@ -24,21 +24,42 @@ export type Admission = {
   refusal?: RateLimitedError;
 };
 const BEARER = /^Bearer\s+(\S+)$/i;
+/**
+ * An API key carried as a Bearer token, `CLIENT_ID:CLIENT_SECRET`: what
+ * OpenAI-compatible and MCP clients can send (their one "API key" setting).
+ * Client ids start with `cid_` and never contain a colon; widget tokens are
+ * JWTs, which never start so.
+ */
+const API_KEY_BEARER = /^(cid_[^:\s]+):(\S+)$/;
+
+/** The API key in the credentials: X-API-Key/X-API-Secret, or a Bearer token of the form CLIENT_ID:CLIENT_SECRET. */
+function apiKeyOf({ apiKey, apiSecret, authorization }: Credentials): { clientId?: string | null; secret?: string | null; header: 'x-api' | 'bearer' } | null {
+  if (apiKey || apiSecret) return { clientId: apiKey, secret: apiSecret, header: 'x-api' };
+  const pair = API_KEY_BEARER.exec(BEARER.exec(authorization?.trim() ?? '')?.[1] ?? '');
+  return pair ? { clientId: pair[1], secret: pair[2], header: 'bearer' } : null;
+}
 
 export function createGate({ services, rateLimits }: { services: Services; rateLimits: RateLimits }) {
   async function identify(credentials: Credentials): Promise<Viewer | null> {
-    const { apiKey, apiSecret, authorization } = credentials;
-    if (apiKey || apiSecret) {
-      if (!apiKey || !apiSecret) {
+    const key = apiKeyOf(credentials);
+    if (key) {
+      const { clientId, secret } = key;
+      if (!clientId || !secret) {
         throw new AppError('UNAUTHENTICATED', 'Send both X-API-Key (your client id) and X-API-Secret (your client secret).');
       }
-      const org = await services.organizations.verifyCredentials(apiKey, apiSecret);
-      if (!org) throw new AppError('UNAUTHENTICATED', 'Invalid X-API-Key or X-API-Secret: check the client id and secret, or create a new secret with the CLI.');
+      const org = await services.organizations.verifyCredentials(clientId, secret);
+      if (!org) {
+        const sent = key.header === 'x-api' ? 'X-API-Key or X-API-Secret' : 'API key in "Authorization: Bearer CLIENT_ID:CLIENT_SECRET"';
+        throw new AppError('UNAUTHENTICATED', `Invalid ${sent}: check the client id and secret, or create a new secret with the CLI.`);
+      }
       return { kind: 'apiKey', organizationId: org.id, rateLimitPerHour: org.rateLimitPerHour };
     }
+    const { authorization } = credentials;
     if (authorization) {
       const token = BEARER.exec(authorization.trim())?.[1];
-      if (!token) throw new AppError('UNAUTHENTICATED', 'The Authorization header must be "Bearer <widget token>".');
+      if (!token) {
+        throw new AppError('UNAUTHENTICATED', 'The Authorization header must be "Bearer <widget token>" or "Bearer CLIENT_ID:CLIENT_SECRET".');
+      }
       const claims = await services.widgetTokens.verify(token);
       const org = claims && (await services.organizations.findAuth(claims.organizationId));
       if (!claims || !org) {

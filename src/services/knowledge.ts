@@ -430,9 +430,11 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
 
     /**
      * The passages that answer a question, best first: lexical and vector
-     * results fused; and whether there was anything to search at all.
+     * results fused; and whether there was anything to search at all. Scoped
+     * to what the assistant answers from; with no assistant, to the sources
+     * that serve the whole organization.
      */
-    async retrieve(query: { organizationId: string; assistantId: string; question: string; limit: number }): Promise<{ references: Reference[]; searched: boolean }> {
+    async retrieve(query: { organizationId: string; assistantId: string | null; question: string; limit: number }): Promise<{ references: Reference[]; searched: boolean }> {
       const searched = await hasReadyKnowledge(prisma, query.organizationId, query.assistantId);
       if (!searched) return { references: [], searched };
       const [lexical, vector] = await Promise.all([

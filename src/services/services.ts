@@ -6,6 +6,7 @@ import type { Llm } from '../llm/ollama.ts';
 import { createAssistantService } from './assistant.ts';
 import { createChatEventBus, type ChatEventBus } from './chat-events.ts';
 import { createChatService } from './chat.ts';
+import { createCompletionService } from './completion.ts';
 import { createGenerationSlots } from './generation-slots.ts';
 import { createStreamingReplies } from './streaming-replies.ts';
 import { createJobQueue } from './jobs.ts';
@@ -47,6 +48,18 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     queuePerOrganization: config.generationQueuePerOrganization,
   });
   const replies = createStreamingReplies({ prisma });
+  const conversations = createConversationService({ prisma, assistants, userContexts });
+  const chat = createChatService({
+    stopping,
+    prisma,
+    llm,
+    events,
+    slots: generation,
+    replies,
+    defaultModel: config.ollamaModel,
+    maxContextLength: config.ollamaContextLength,
+    retrieve: knowledge.retrieve,
+  });
   return {
     /** Replies being generated, saved as they grow; closed with the app (a last save). */
     replies,
@@ -58,7 +71,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     widgetTokens: createWidgetTokenService({ prisma, organizations, graceSeconds: config.widgetKeyGraceSeconds }),
     assistants,
     sessions: createSessionService({ prisma, assistants }),
-    conversations: createConversationService({ prisma, assistants, userContexts }),
+    conversations,
     userContexts,
     knowledgeSearch: createKnowledgeSearchService({
       prisma,
@@ -66,17 +79,8 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
       // The passage searches' scope rule takes null for no particular assistant (see Retrieve).
       retrieve: knowledge.retrieve as Retrieve,
     }),
-    chat: createChatService({
-      stopping,
-      prisma,
-      llm,
-      events,
-      slots: generation,
-      replies,
-      defaultModel: config.ollamaModel,
-      maxContextLength: config.ollamaContextLength,
-      retrieve: knowledge.retrieve,
-    }),
+    chat,
+    completions: createCompletionService({ prisma, conversations, chat }),
   };
 }
 
