@@ -179,10 +179,11 @@ describe('a client that leaves', () => {
         expect(error).toBeInstanceOf(OpenAI.APIUserAbortError);
       }
       let reply: { status: string; content: string } | undefined;
-      for (let i = 0; i < 100 && !reply; i++) {
+      // The reply is stored as "streaming" from its start; wait for the generation to have ended.
+      for (let i = 0; i < 100 && (!reply || reply.status === 'streaming'); i++) {
         const { body } = await t.json('GET', `/api/v1/conversations/${conversationId}/messages`);
         reply = body.data.items.find((m: { role: string }) => m.role === 'assistant');
-        if (!reply) await new Promise((resolve) => setTimeout(resolve, 50));
+        if (!reply || reply.status === 'streaming') await new Promise((resolve) => setTimeout(resolve, 50));
       }
       expect(reply!.status).toBe('incomplete');
       expect(reply!.content.split(' ').length).toBeLessThan(200);
