@@ -63,7 +63,7 @@ function retrievers(store: Store, llm: ReturnType<typeof createLlm>, organizatio
         embed(question).then((embedding) => vectors.search({ ...query(question), embedding })),
       ]);
       // Ranking only: every candidate counts, whatever its score.
-      return fuse(lexical, vector, { ...DEFAULT_FUSION, minCoverage: 0, minSimilarity: -1, limit: 20 });
+      return fuse(lexical, vector, { ...DEFAULT_FUSION, minScore: 0, relativeCutoff: 0, minSimilarity: -1, limit: 20 });
     },
   };
 }
