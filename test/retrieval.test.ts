@@ -15,6 +15,8 @@ const DOCUMENTS = [
   { title: 'Delivery charges', text: '# Delivery\n\nStandard delivery costs 4.95 and is free on orders over 75. Express delivery arrives the next working day when ordered before 2 PM.' },
   { title: 'Returns', text: '# Returns\n\nUnworn items can be returned within 60 days of delivery for a full refund. Print the prepaid label from your account page.' },
   { title: 'Stove safety', text: '# Using camping stoves safely\n\nNever cook inside a closed tent: stoves produce carbon monoxide. Cook in the open or under a well-ventilated porch.' },
+  { title: 'Closing your account', text: '# Privacy\n\nTo erase your personal data, open Privacy in your profile and confirm by e-mail.' },
+  { title: 'Hosting', text: '# Our servers\n\nWe keep personal data on servers in the EU, and never sell it to third parties.' },
 ];
 
 /** Settings pages that all say "change ... in your account settings". */
@@ -103,6 +105,11 @@ describe('ranking on PGlite', () => {
     const { sources } = await ask(t, assistantId, 'Is express delivery possible?');
     expect(sources[0].source_id).toBe(ids.get('Delivery charges'));
     expect(sources[0].score).toBeGreaterThan(0.5);
+  });
+
+  test("a word the knowledge base never uses is stood in for by its synonyms: 'delete' finds the page that says 'erase'", async () => {
+    const { sources } = await ask(t, assistantId, 'How do I delete my personal data?');
+    expect(sources[0].source_id).toBe(ids.get('Closing your account'));
   });
 
   test('a knowledge base that shares only common words with the question gives no sources, and the prompt says nothing matched', async () => {

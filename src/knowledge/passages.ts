@@ -3,6 +3,7 @@
 // written with each passage), so it runs the same on PGlite and PostgreSQL.
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Passage } from './chunk.ts';
+import { synonymsOf } from './synonyms.ts';
 
 /**
  * The text-search configuration. English stemming finds "hours" for "hour";
@@ -146,6 +147,16 @@ const BM25 = { k1: 1.2, b: 0.75 };
  */
 const FIELD_WEIGHT = { title: 3, heading: 2 };
 
+/**
+ * A synonym (WordNet) of a question's word that no passage of the organization
+ * holds weighs this share of a word of the question itself: enough to find
+ * "erase" for "delete" where nothing says "delete", too little to outrank the
+ * passages that hold the question's own words. Measured on the evaluation
+ * corpus: paraphrased recall@5 0.878 -> 0.892 (0.6 did no better); synonyms of
+ * every word, held or not, lowered it to 0.865 and doubled p95.
+ */
+const SYNONYM_WEIGHT = 0.3;
+
 /** A constant of ours written into the SQL as a float literal (a parameter would be typed from its first use). */
 const sqlNumber = (value: number) => Prisma.raw(`${Number(value)}::float8`);
 
@@ -170,6 +181,10 @@ const sqlNumber = (value: number) => Prisma.raw(`${Number(value)}::float8`);
  * and heading (A, B), give the occurrences in those fields, since the title's
  * positions come first in the vector, then the heading's (see replacePassages).
  *
+ * Words of the question that no passage holds (a customer's own words for what
+ * the documents call otherwise) are stood in for by their WordNet synonyms, at
+ * a lower weight (SYNONYM_WEIGHT).
+ *
  * `score` is the passage's BM25F over the question's total IDF (each term found
  * once, in a passage of average length, scores its IDF): the share of what the
  * question asks that the passage holds, weighted by rarity, comparable from one
@@ -180,15 +195,29 @@ export async function searchPassages(
   prisma: PrismaClient,
   { organizationId, assistantId, question, limit }: { organizationId: string; assistantId: string | null; question: string; limit: number },
 ): Promise<Hit[]> {
+  const synonyms = synonymsOf(question);
   const sql = Prisma.sql`
-    WITH question AS (
+    WITH asked AS (
       SELECT DISTINCT t.lexeme FROM unnest(to_tsvector(${TS_CONFIG}::regconfig, ${question})) AS t
+    ), stand_ins AS (
+      -- Synonyms stand in for the question's words that no passage of the organization holds.
+      SELECT DISTINCT t.lexeme
+      FROM unnest(${synonyms.map(([word]) => word)}::text[], ${synonyms.map(([, synonym]) => synonym)}::text[]) AS p(word, synonym)
+      CROSS JOIN LATERAL unnest(to_tsvector(${TS_CONFIG}::regconfig, p.synonym)) AS t
+      WHERE NOT EXISTS (
+        SELECT 1 FROM unnest(to_tsvector(${TS_CONFIG}::regconfig, p.word)) AS w
+        JOIN "KnowledgeTerm" k ON k."organizationId" = ${organizationId}::uuid AND k.lexeme = w.lexeme
+      )
+    ), question AS (
+      SELECT lexeme, 1::float8 AS weight FROM asked
+      UNION ALL
+      SELECT lexeme, ${sqlNumber(SYNONYM_WEIGHT)} FROM stand_ins WHERE lexeme NOT IN (SELECT lexeme FROM asked)
     ), totals AS (
       SELECT greatest(sum(passages), 1)::float8 AS n, greatest(sum(lexemes)::float8 / greatest(sum(passages), 1), 1) AS avglen
       FROM "KnowledgeTerm" WHERE "organizationId" = ${organizationId}::uuid AND lexeme = ''
     ), terms AS (
-      SELECT q.lexeme, coalesce(k.passages, 0) AS df, quote_literal(q.lexeme)::tsquery AS query,
-             ln(1 + (t.n - coalesce(k.passages, 0) + 0.5) / (coalesce(k.passages, 0) + 0.5)) AS idf
+      SELECT q.lexeme, q.weight, coalesce(k.passages, 0) AS df, quote_literal(q.lexeme)::tsquery AS query,
+             q.weight * ln(1 + (t.n - coalesce(k.passages, 0) + 0.5) / (coalesce(k.passages, 0) + 0.5)) AS idf
       FROM question q
       CROSS JOIN totals t
       LEFT JOIN "KnowledgeTerm" k ON k."organizationId" = ${organizationId}::uuid AND k.lexeme = q.lexeme
@@ -199,8 +228,8 @@ export async function searchPassages(
                 THEN string_agg(quote_literal(lexeme), ' | ') FILTER (WHERE with_rarer <= ${CANDIDATE_BUDGET})
                 ELSE string_agg(quote_literal(lexeme), ' & ')
               END)::tsquery AS selective,
-             (SELECT sum(idf) FROM terms) AS mass,
-             (SELECT count(*) FROM terms)::int AS total
+             (SELECT sum(idf) FROM terms WHERE weight = 1) AS mass,
+             (SELECT count(*) FROM terms WHERE weight = 1)::int AS total
       FROM held
       HAVING count(*) > 0
     ), candidates AS MATERIALIZED (
@@ -213,7 +242,7 @@ export async function searchPassages(
         AND c.search @@ q.selective
         AND ${answersFrom(assistantId)}
     ), matches AS (
-      SELECT c.id, length(c.search) AS len, t.idf,
+      SELECT c.id, length(c.search) AS len, t.idf, t.weight,
              ts_rank('{1,1,1,1}', c.search, t.query)::float8 AS r_all,
              ts_rank('{0,0,1,1}', c.search, t.query)::float8 AS r_labelled,
              t.query, c.search
@@ -221,7 +250,7 @@ export async function searchPassages(
       JOIN terms t ON t.df > 0 AND c.search @@ t.query
     ), frequencies AS (
       -- sum(1/i^2, i = 1..n) is pi^2/6 - 1/(n + 1/2) to within rounding: n back from ts_rank.
-      SELECT m.id, m.len, m.idf,
+      SELECT m.id, m.len, m.idf, m.weight,
              round(1 / greatest(1.6449340668 - 1.6449340668 * m.r_all, 1e-3) - 0.5) AS tf,
              CASE WHEN m.r_labelled = 0 THEN 0
                   ELSE round(1 / greatest(1.6449340668 - 1.6449340668 * ts_rank('{0,0,0,1}', m.search, m.query)::float8, 1e-3) - 0.5) END AS tf_title,
@@ -229,7 +258,7 @@ export async function searchPassages(
                   ELSE round(1 / greatest(1.6449340668 - 1.6449340668 * m.r_labelled, 1e-3) - 0.5) END AS tf_labelled
       FROM matches m
     ), scored AS (
-      SELECT f.id, count(*)::int AS matched,
+      SELECT f.id, (count(*) FILTER (WHERE f.weight = 1))::int AS matched,
              sum(f.idf * w.tf * ${sqlNumber(BM25.k1 + 1)} / (w.tf + ${sqlNumber(BM25.k1)} * (1 - ${sqlNumber(BM25.b)} + ${sqlNumber(BM25.b)} * f.len / t.avglen))) AS bm25
       FROM frequencies f
       CROSS JOIN totals t
