@@ -124,7 +124,7 @@ describe('ranking on PGlite', () => {
 });
 
 describe('PGlite and PostgreSQL', () => {
-  test('rank the same passages with the same scores, also after a document is deleted', async () => {
+  test('rank the same passages with the same scores, also after a document is deleted', { timeout: 120_000 }, async () => {
     const schema = await throwawaySchema('gateway_retrieval');
     const pglite = await createTestApp(lexicalOnly);
     const postgres = await createTestApp({ ...lexicalOnly, databaseUrl: schema.url });
