@@ -42,8 +42,8 @@ export type KnowledgeDeps = {
 const EMBED_BATCH = 32;
 /** After the embedding model fails, retrieval stays lexical for this long before trying again. */
 const EMBED_RETRY_MS = 60_000;
-/** Candidates each retriever contributes to the fusion. */
-const CANDIDATES = 20;
+/** Candidates each retriever contributes to the fusion (enough for a few sources after its per-source cap). */
+const CANDIDATES = 40;
 
 const EXTRACTION = { timeoutMs: 60_000, maxMemoryMb: 512, maxChars: 5_000_000 };
 /** Counting pages reads only a PDF's page tree; an upload does not wait longer than this for it. */
