@@ -1,4 +1,4 @@
-// `npm run bench [-- --smoke] [--runs N] [--only gateway,messages,startup,knowledge] [--cpu-prof] [--strict]`
+// `npm run bench [-- --smoke] [--runs N] [--only gateway,messages,startup,knowledge,serving] [--cpu-prof] [--strict]`
 //
 // Measures the gateway against the targets of shared/DESIGN.md ("Targets we
 // measure ourselves against"), prints one table and writes the same figures as
@@ -18,6 +18,7 @@ import { killAll, ROOT } from './lib/children.ts';
 import type { Figure, SectionName } from './lib/figures.ts';
 import { renderTable } from './lib/table.ts';
 import { messagesSection } from './messages.ts';
+import { servingSection } from './serving.ts';
 import { startupSection } from './startup.ts';
 
 type Section = { name: SectionName; run: (config: BenchConfig, log: (line: string) => void) => Promise<Figure[]> };
@@ -27,6 +28,7 @@ const SECTIONS: Section[] = [
   { name: 'messages', run: messagesSection },
   { name: 'startup', run: startupSection },
   { name: 'knowledge', run: knowledgeSection },
+  { name: 'serving', run: servingSection },
 ];
 
 const RESULTS = path.join(ROOT, 'bench/results');
@@ -44,7 +46,7 @@ function parse() {
     strict: true,
   });
   if (values.help) {
-    console.log('Usage: npm run bench -- [--smoke] [--runs N] [--only gateway,messages,startup,knowledge] [--cpu-prof] [--strict]');
+    console.log('Usage: npm run bench -- [--smoke] [--runs N] [--only gateway,messages,startup,knowledge,serving] [--cpu-prof] [--strict]');
     process.exit(0);
   }
   const runs = values.runs === undefined ? undefined : Number(values.runs);
