@@ -1,5 +1,7 @@
 // Reading a REST request's JSON body within the size limit, with an honest
 // status for each way it can be wrong (415, 413, 400).
+import { Readable } from 'node:stream';
+import { Busboy, type BusboyInstance } from '@fastify/busboy';
 import { AppError } from '../errors.ts';
 import { camelCase } from './envelope.ts';
 
@@ -41,7 +43,10 @@ export async function readText(request: Request, maxBytes: number): Promise<stri
 
 /**
  * A multipart form (file uploads) as an object with camelCase keys: text
- * fields as strings, files as File objects.
+ * fields as strings, files as File objects. Parsed as it streams in
+ * (@fastify/busboy): the file's bytes are held once, as they arrive, instead of
+ * the whole body read, copied whole, then parsed into another copy; a file over
+ * the limit is refused (413) as soon as it passes it.
  */
 export async function readMultipartBody(request: Request, uploadMaxBytes: number): Promise<Record<string, unknown>> {
   const type = request.headers.get('content-type') ?? '';
@@ -49,20 +54,49 @@ export async function readMultipartBody(request: Request, uploadMaxBytes: number
     const sent = type.split(';')[0].trim() || '(none)';
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${sent} is not supported here; send a multipart/form-data form (curl -F).`);
   }
+  const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `The upload is larger than the limit of ${uploadMaxBytes} bytes (UPLOAD_MAX_BYTES); send a smaller file.`);
+  const unreadable = () => new AppError('BAD_REQUEST', 'The multipart form could not be read; check its boundary and encoding.');
   // A form carries the file plus a few short fields.
-  const bytes = await readBytes(
-    request,
-    uploadMaxBytes + 64 * 1024,
-    `The upload is larger than the limit of ${uploadMaxBytes} bytes (UPLOAD_MAX_BYTES); send a smaller file.`,
-  );
-  let form: FormData;
+  const declared = Number(request.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > uploadMaxBytes + 64 * 1024) throw tooLarge();
+  let parser: BusboyInstance;
   try {
-    form = await new Response(bytes, { headers: { 'Content-Type': type } }).formData();
+    parser = new Busboy({ headers: { 'content-type': type }, limits: { fileSize: uploadMaxBytes, files: 4, fields: 50, fieldSize: 64 * 1024, parts: 60 } });
   } catch {
-    throw new AppError('BAD_REQUEST', 'The multipart form could not be read; check its boundary and encoding.');
+    throw unreadable(); // no boundary
   }
   const body: Record<string, unknown> = {};
-  for (const [key, value] of form.entries()) body[camelCase(key)] = value;
+  const files: Promise<void>[] = [];
+  const parsed = new Promise<void>((resolve, reject) => {
+    parser.on('field', (name, value) => (body[camelCase(name)] = value));
+    parser.on('file', (name, stream, filename, _encoding, mimeType) => {
+      const chunks: Buffer<ArrayBuffer>[] = [];
+      files.push(
+        new Promise<void>((done, failed) => {
+          stream.on('data', (chunk: Buffer<ArrayBuffer>) => chunks.push(chunk));
+          stream.on('limit', () => failed(tooLarge()));
+          stream.on('error', () => failed(unreadable()));
+          stream.on('end', () => {
+            body[camelCase(name)] = new File(chunks, filename ?? '', { type: mimeType });
+            done();
+          });
+        }),
+      );
+    });
+    parser.on('finish', resolve);
+    parser.on('error', () => reject(unreadable()));
+  });
+  const source = request.body ? Readable.fromWeb(request.body as never) : Readable.from([]);
+  source.on('error', () => parser.destroy());
+  source.pipe(parser);
+  try {
+    await parsed;
+    await Promise.all(files);
+  } catch (error) {
+    // Stop reading what the client still sends; the connection is closed after a 413 (the edge says so).
+    source.destroy();
+    throw error;
+  }
   return body;
 }
 
