@@ -17,9 +17,11 @@ export function giveWay(busyMs: number): Promise<void> {
 /**
  * Sizes the batches of a loop so that each statement holds the database for
  * about `targetMs`, whatever the machine and the size of each item: a query
- * that arrives during a batch waits for that batch at most.
+ * that arrives during a batch waits for that batch at most. Never below `min`:
+ * each transaction has a fixed cost, and on a busy machine single items would
+ * make ingestion crawl.
  */
-export function createBatchSizer({ targetMs = 30, min = 1, max = 64, initial = 8 }: { targetMs?: number; min?: number; max?: number; initial?: number } = {}) {
+export function createBatchSizer({ targetMs = 40, min = 4, max = 64, initial = 16 }: { targetMs?: number; min?: number; max?: number; initial?: number } = {}) {
   let size = initial;
   return {
     get size() {

@@ -40,7 +40,7 @@ export type KnowledgeDeps = {
   limits: KnowledgeLimits;
 };
 
-/** Passages embedded per request to Ollama (the catch-up's; ingestion embeds each batch it writes). */
+/** Passages embedded per request to Ollama. */
 const EMBED_BATCH = 32;
 /**
  * A file's ingestion waits this long for its upload to be stored (its parts are
@@ -393,14 +393,14 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         const { passages, title } = await passagesOf(source);
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
         const beforeWrite = (tx: Prisma.TransactionClient) => assertJobHeld(tx, job);
-        // Embedded and written a batch at a time: one batch's embeddings in memory, one short statement each,
-        // and the event loop and the database serve others in between.
+        // Embedded a request's worth at a time and written in short batches: a few dozen embeddings in
+        // memory, one short statement each, and the event loop and the database serve others in between.
         let allEmbedded = true;
         let dimensions = 0;
         const sizer = createBatchSizer();
-        for (let first = 0, size = sizer.size; first < passages.length; first += size, size = sizer.size) {
-          const batch = passages.slice(first, first + size);
-          const embeddings = allEmbedded ? await embed(batch.map(embeddingText)) : null;
+        for (let start = 0; start < passages.length; start += EMBED_BATCH) {
+          const group = passages.slice(start, start + EMBED_BATCH);
+          const embeddings = allEmbedded ? await embed(group.map(embeddingText)) : null;
           // Once the model fails, the rest is stored without embeddings; the catch-up embeds them all later.
           if (!embeddings) allEmbedded = false;
           const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
@@ -410,10 +410,20 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
             dimensions = embeddings[0].length;
             await vectors.ensureIndex(dimensions);
           }
-          staged = true;
-          const started = performance.now();
-          await stagePassages(prisma, source, { version, first, passages: batch, embeddings, vectorColumn, beforeWrite });
-          await sizer.done(batch.length, performance.now() - started);
+          for (let offset = 0, size = sizer.size; offset < group.length; offset += size, size = sizer.size) {
+            const batch = group.slice(offset, offset + size);
+            staged = true;
+            const started = performance.now();
+            await stagePassages(prisma, source, {
+              version,
+              first: start + offset,
+              passages: batch,
+              embeddings: embeddings?.slice(offset, offset + size) ?? null,
+              vectorColumn,
+              beforeWrite,
+            });
+            await sizer.done(batch.length, performance.now() - started);
+          }
         }
         const old = await publishPassages(prisma, source, {
           version,
