@@ -47,13 +47,13 @@ export function authHeaders(auth: RequestOptions['auth']): Record<string, string
 }
 
 export async function createTestApp(
-  options: { env?: Record<string, string>; ollama?: Partial<OllamaDoubleBehavior>; ollamaHost?: string } = {},
+  options: { env?: Record<string, string>; ollama?: Partial<OllamaDoubleBehavior>; ollamaHost?: string; runJobs?: boolean } = {},
 ): Promise<TestApp> {
   // The double serves the default chat and embedding models unless a test says otherwise.
   const ollama = await startOllamaDouble({ models: ['llama3.2', 'nomic-embed-text'], ...options.ollama });
   const config = loadConfig({ OLLAMA_HOST: options.ollamaHost ?? ollama.url, ...options.env });
   const db = await openDatabase({});
-  const app = buildApp({ config, db, llm: createLlm({ host: config.ollamaHost }) });
+  const app = buildApp({ config, db, llm: createLlm({ host: config.ollamaHost }), runJobs: options.runJobs });
 
   const createOrg = async (name = 'Test organization', rateLimitPerHour?: number) => {
     const created = await app.services.organizations.create({ name, rateLimitPerHour });
