@@ -20,6 +20,7 @@ import { FigureSet, type Figure } from './lib/figures.ts';
 import { raiseRateLimit, startGateway, type Gateway } from './lib/gateway-process.ts';
 import { agent, authHeaders, http, type Auth } from './lib/http.ts';
 import { percentile } from './lib/stats.ts';
+import { makeManual } from '../test/fixtures/make-files.ts';
 
 const P99_TARGET = { op: '<=', value: 100 } as const;
 
@@ -46,39 +47,6 @@ async function sample(url: string, auth: Auth, pauseMs: number, until: Promise<u
   };
   await Promise.all([loop('/healthz', probes.healthz, false), loop('/api/v1/assistants/', probes.read, true), until]);
   return probes;
-}
-
-/**
- * Text like a long manual: `#`/`##` headings, paragraphs of sentences drawn
- * from a vocabulary of made-up words, different for every seed (so that no
- * two files share a hash). Exactly `bytes` bytes of ASCII.
- */
-export function manual(bytes: number, seed: number): Buffer {
-  let state = (seed * 2654435761) >>> 0 || 1;
-  const random = () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
-  const syllables = ['ka', 'lo', 'mi', 'ter', 'van', 'os', 'ul', 'ren', 'dai', 'fu', 'pex', 'ri', 'no', 'sa', 'tre', 'gol'];
-  const vocabulary = Array.from({ length: 3000 }, () => Array.from({ length: 2 + Math.floor(random() * 3) }, () => syllables[Math.floor(random() * syllables.length)]).join(''));
-  const parts: string[] = [];
-  let size = 0;
-  let section = 0;
-  while (size < bytes) {
-    const heading = section % 10 === 0 ? `# Part ${section / 10 + 1} of manual ${seed}\n\n` : `## Section ${section} ${vocabulary[section % vocabulary.length]}\n\n`;
-    parts.push(heading);
-    size += heading.length;
-    for (let p = 0; p < 8 && size < bytes; p++) {
-      const words = Array.from({ length: 60 + Math.floor(random() * 80) }, (_, i) => vocabulary[Math.floor(random() ** 2 * vocabulary.length)] + ((i + 1) % 12 === 0 ? '.' : ''));
-      const paragraph = `${words.join(' ')}.\n\n`;
-      parts.push(paragraph);
-      size += paragraph.length;
-    }
-    section++;
-  }
-  return Buffer.from(parts.join('').slice(0, bytes), 'ascii');
 }
 
 /** POSTs a multipart form with one file, streamed from memory; resolves with the status and the reply's time. */
@@ -161,7 +129,7 @@ export async function servingSection(config: BenchConfig, log: (line: string) =>
     double = await startDouble();
     log(`writing ${files} text files of ${fileMb} MB`);
     for (let run = 1; run <= config.runs; run++) {
-      const bodies = Array.from({ length: files }, (_, i) => manual(Math.round(fileMb * 1024 * 1024), run * 1000 + i));
+      const bodies = Array.from({ length: files }, (_, i) => makeManual(Math.round(fileMb * 1024 * 1024), run * 1000 + i));
       const data = tempDir('serving');
       let gateway: Gateway | undefined;
       try {

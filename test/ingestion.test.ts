@@ -4,7 +4,7 @@
 import { afterEach, expect, test } from 'vitest';
 import { buildApp, type App } from '../src/app.ts';
 import { createLlm } from '../src/llm/ollama.ts';
-import { manual } from '../bench/serving.ts';
+import { makeManual } from './fixtures/make-files.ts';
 import { createTestApp, type TestApp } from './utils/app.ts';
 
 const apps: TestApp[] = [];
@@ -53,7 +53,7 @@ async function settled(t: TestApp, id: string, auth = t.org) {
 test('a large file is indexed while /healthz and reads keep answering, and its passages appear all at once', async () => {
   // Polled back to back for a while: more requests than the default hourly limit.
   const t = await testApp({ env: { RATE_LIMIT_PER_HOUR: '1000000' } });
-  const response = await upload(t, 'Big manual', manual(1024 * 1024, 7));
+  const response = await upload(t, 'Big manual', makeManual(1024 * 1024, 7));
   expect(response.status).toBe(202);
   const { data: source } = await response.json();
 
@@ -82,7 +82,7 @@ test('a large file is indexed while /healthz and reads keep answering, and its p
 
 test('an upload cut short before it was stored says so, and uploading the file again indexes it', async () => {
   const t = await testApp({ runJobs: false });
-  const file = manual(300 * 1024, 3);
+  const file = makeManual(300 * 1024, 3);
   const first = await upload(t, 'Handbook', file);
   expect(first.status).toBe(202);
   const { data: source } = await first.json();
@@ -103,8 +103,8 @@ test('an upload cut short before it was stored says so, and uploading the file a
 
 test("one organization's many uploads do not keep another's waiting: organizations take turns", async () => {
   const t = await testApp({ runJobs: false });
-  const busy = await Promise.all(Array.from({ length: 5 }, async (_, i) => (await (await upload(t, `Acme ${i}`, manual(20 * 1024, i + 1))).json()).data.id as string));
-  const other = (await (await upload(t, 'Globex', manual(20 * 1024, 99), t.otherOrg)).json()).data.id as string;
+  const busy = await Promise.all(Array.from({ length: 5 }, async (_, i) => (await (await upload(t, `Acme ${i}`, makeManual(20 * 1024, i + 1))).json()).data.id as string));
+  const other = (await (await upload(t, 'Globex', makeManual(20 * 1024, 99), t.otherOrg)).json()).data.id as string;
   startWorker(t);
   const indexedAt = async (id: string, auth = t.org) => Date.parse((await settled(t, id, auth)).indexed_at);
   const busyTimes = await Promise.all(busy.map((id) => indexedAt(id)));
