@@ -112,3 +112,30 @@ test("one organization's many uploads do not keep another's waiting: organizatio
   // Queued last, indexed second: after the first of the five, not after all of them.
   expect(busyTimes.filter((time) => time < otherTime)).toHaveLength(1);
 }, 120_000);
+
+test('uploads over a real connection are parsed as they stream in, and one past the limit is a 413 before it is all sent', async () => {
+  const t = await testApp({ env: { UPLOAD_MAX_BYTES: String(256 * 1024) }, runJobs: false });
+  const { url } = await t.listen();
+  const headers = { 'X-API-Key': t.org.clientId, 'X-API-Secret': t.org.clientSecret };
+  const form = (bytes: Uint8Array) => {
+    const data = new FormData();
+    data.append('title', 'Streamed');
+    data.append('file_type', 'txt');
+    data.append('file', new Blob([bytes as Uint8Array<ArrayBuffer>]), 'streamed.txt');
+    return data;
+  };
+  const accepted = await fetch(`${url}/api/v1/knowledge/files/`, { method: 'POST', headers, body: form(makeManual(200 * 1024, 5)) });
+  expect(accepted.status).toBe(202);
+  expect((await accepted.json()).data).toMatchObject({ byte_size: 200 * 1024, status: 'pending' });
+
+  // Sent in pieces with no declared length: refused once the file passes the limit.
+  const encoded = new Response(form(makeManual(2 * 1024 * 1024, 6)));
+  const refused = await fetch(`${url}/api/v1/knowledge/files/`, {
+    method: 'POST',
+    headers: { ...headers, 'Content-Type': encoded.headers.get('content-type')! },
+    body: encoded.body,
+    duplex: 'half',
+  } as RequestInit);
+  expect(refused.status).toBe(413);
+  expect((await refused.json()).detail).toContain(`${256 * 1024} bytes (UPLOAD_MAX_BYTES)`);
+}, 60_000);

@@ -1,6 +1,5 @@
 // Reading a REST request's JSON body within the size limit, with an honest
 // status for each way it can be wrong (415, 413, 400).
-import { Readable } from 'node:stream';
 import { Busboy, type BusboyInstance } from '@fastify/busboy';
 import { AppError } from '../errors.ts';
 import { camelCase } from './envelope.ts';
@@ -67,15 +66,22 @@ export async function readMultipartBody(request: Request, uploadMaxBytes: number
   }
   const body: Record<string, unknown> = {};
   const files: Promise<void>[] = [];
+  // The first thing wrong ends the reading: a file past the limit is refused before the rest arrives.
+  let failure: AppError | undefined;
+  let fail!: (error: AppError) => void;
   const parsed = new Promise<void>((resolve, reject) => {
+    fail = (error) => {
+      failure ??= error;
+      reject(failure);
+    };
     parser.on('field', (name, value) => (body[camelCase(name)] = value));
     parser.on('file', (name, stream, filename, _encoding, mimeType) => {
       const chunks: Buffer<ArrayBuffer>[] = [];
       files.push(
-        new Promise<void>((done, failed) => {
+        new Promise<void>((done) => {
           stream.on('data', (chunk: Buffer<ArrayBuffer>) => chunks.push(chunk));
-          stream.on('limit', () => failed(tooLarge()));
-          stream.on('error', () => failed(unreadable()));
+          stream.on('limit', () => fail(tooLarge()));
+          stream.on('error', () => fail(unreadable()));
           stream.on('end', () => {
             body[camelCase(name)] = new File(chunks, filename ?? '', { type: mimeType });
             done();
@@ -84,18 +90,25 @@ export async function readMultipartBody(request: Request, uploadMaxBytes: number
       );
     });
     parser.on('finish', resolve);
-    parser.on('error', () => reject(unreadable()));
+    parser.on('error', () => fail(unreadable()));
   });
-  const source = request.body ? Readable.fromWeb(request.body as never) : Readable.from([]);
-  source.on('error', () => parser.destroy());
-  source.pipe(parser);
+  // Fed chunk by chunk: the node adapter's body is a ReadableStream of its own, which Readable.fromWeb refuses.
+  const reader = request.body?.getReader();
+  const feed = (async () => {
+    while (!failure) {
+      const chunk = reader ? await reader.read() : { done: true as const, value: undefined };
+      if (chunk.done) return void parser.end();
+      if (!parser.write(chunk.value)) await new Promise((resolve) => parser.once('drain', resolve));
+    }
+  })();
   try {
-    await parsed;
+    await Promise.all([feed, parsed]);
     await Promise.all(files);
   } catch (error) {
     // Stop reading what the client still sends; the connection is closed after a 413 (the edge says so).
-    source.destroy();
-    throw error;
+    await reader?.cancel().catch(() => {});
+    parser.destroy();
+    throw error instanceof AppError ? error : unreadable();
   }
   return body;
 }
