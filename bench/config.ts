@@ -96,7 +96,7 @@ export function benchConfig(options: { smoke: boolean; runs?: number; cpuProfDir
     },
     serving: {
       files: smoke ? 2 : 6,
-      fileMb: smoke ? 1 : 19,
+      fileMb: smoke ? 0.25 : 19,
       idleSeconds: smoke ? 1 : 5,
       pauseMs: 20,
       timeoutMs: smoke ? 60_000 : 600_000,
