@@ -45,6 +45,17 @@ export type BenchConfig = {
     sessions: number;
     messagesPerSession: number;
   };
+  serving: {
+    /** Text files uploaded at once by one organization. */
+    files: number;
+    fileMb: number;
+    /** Sampling of the idle gateway before the uploads. */
+    idleSeconds: number;
+    /** Each probe waits this long after an answer before its next request. */
+    pauseMs: number;
+    /** Ingestion that takes longer fails the run. */
+    timeoutMs: number;
+  };
 };
 
 export function benchConfig(options: { smoke: boolean; runs?: number; cpuProfDir?: string }): BenchConfig {
@@ -82,6 +93,13 @@ export function benchConfig(options: { smoke: boolean; runs?: number; cpuProfDir
       assistants: 20,
       sessions: smoke ? 2 : 50,
       messagesPerSession: smoke ? 1 : 2,
+    },
+    serving: {
+      files: smoke ? 2 : 6,
+      fileMb: smoke ? 0.25 : 19,
+      idleSeconds: smoke ? 1 : 5,
+      pauseMs: 20,
+      timeoutMs: smoke ? 60_000 : 600_000,
     },
   };
 }

@@ -1,4 +1,4 @@
-// `npm run bench [-- --smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile] [--cpu-prof] [--strict]`
+// `npm run bench [-- --smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile,serving] [--cpu-prof] [--strict]`
 //
 // Measures the gateway against the targets of shared/DESIGN.md ("Targets we
 // measure ourselves against"), prints one table and writes the same figures as
@@ -19,6 +19,7 @@ import { killAll, ROOT } from './lib/children.ts';
 import type { Figure, SectionName } from './lib/figures.ts';
 import { renderTable } from './lib/table.ts';
 import { messagesSection } from './messages.ts';
+import { servingSection } from './serving.ts';
 import { startupSection } from './startup.ts';
 
 type Section = { name: SectionName; run: (config: BenchConfig, log: (line: string) => void) => Promise<Figure[]> };
@@ -29,6 +30,7 @@ const SECTIONS: Section[] = [
   { name: 'startup', run: startupSection },
   { name: 'knowledge', run: knowledgeSection },
   { name: 'hostile', run: hostileSection },
+  { name: 'serving', run: servingSection },
 ];
 
 const RESULTS = path.join(ROOT, 'bench/results');
@@ -46,7 +48,7 @@ function parse() {
     strict: true,
   });
   if (values.help) {
-    console.log('Usage: npm run bench -- [--smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile] [--cpu-prof] [--strict]');
+    console.log('Usage: npm run bench -- [--smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile,serving] [--cpu-prof] [--strict]');
     process.exit(0);
   }
   const runs = values.runs === undefined ? undefined : Number(values.runs);

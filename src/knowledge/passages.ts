@@ -1,8 +1,10 @@
 // Stores a source's passages and finds the passages that answer a question.
 // Lexical retrieval is PostgreSQL full-text search (a GIN index on a tsvector
 // written with each passage), so it runs the same on PGlite and PostgreSQL.
+import { randomUUID } from 'node:crypto';
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Passage } from './chunk.ts';
+import { createBatchSizer, giveWay } from './pacing.ts';
 import { synonymsOf } from './synonyms.ts';
 
 /**
@@ -45,6 +47,14 @@ export function answersFrom(assistantId: string | null): Prisma.Sql {
 }
 
 /**
+ * The condition on a passage (aliased `c`) of a source (`s`) that searches see:
+ * it belongs to the version of the source's passages being served. A new version
+ * is written beside the old one, invisible until the source names it (see
+ * stagePassages and publishPassages).
+ */
+export const servedVersion: Prisma.Sql = Prisma.sql`c.version = s."passageVersion"`;
+
+/**
  * Whatever writes a source's passages (two ingestions, say a sync asked while one
  * runs; an ingestion and a late embedding) takes turns on the source's row, so
  * that the second sees the first's passages instead of writing beside them.
@@ -58,40 +68,43 @@ function floatArray(embedding: number[]): string {
   return `{${embedding.join(',')}}`;
 }
 
+/** What runs first in each writing transaction; throwing stores nothing (the job that computed them was taken over). */
+export type BeforeWrite = (tx: Prisma.TransactionClient) => Promise<void>;
+
 /**
- * Stores a source's passages in place of the old ones, with their embeddings when
- * there are any. Each passage is written once, search terms and vector included:
- * PGlite runs no autovacuum, so every rewrite would leave a dead row behind.
+ * Writes passages of a new version of the source's passages (`first` is the
+ * ordinal of the first), invisible to searches
+ * until publishPassages names the version. Each passage is written once, search
+ * terms and vector included: PGlite runs no autovacuum, so every rewrite would
+ * leave a dead row behind. Each call is one short transaction: an embedded
+ * database answers nothing else meanwhile (5,000 passages in one statement held
+ * it for half a minute; a passage costs 1-4 ms here, more with 768-dimension
+ * embeddings), so callers write a few at a time (createBatchSizer).
  */
-export async function replacePassages(
+export async function stagePassages(
   prisma: PrismaClient,
   source: { id: string; organizationId: string; title: string },
-  passages: Passage[],
-  embeddings: number[][] | null,
-  {
-    vectorColumn,
-    embeddingModel,
-    beforeWrite,
-  }: {
+  { version, first, passages, embeddings, vectorColumn, beforeWrite }: {
+    version: string;
+    first: number;
+    passages: Passage[];
+    embeddings: number[][] | null;
     vectorColumn: boolean;
-    embeddingModel: string | null;
-    /** Runs first in the transaction; throwing stores nothing (the job that computed them was taken over). */
-    beforeWrite?: (tx: Prisma.TransactionClient) => Promise<void>;
+    beforeWrite?: BeforeWrite;
   },
-): Promise<number> {
+): Promise<void> {
+  if (passages.length === 0) return;
   const vectors = passages.map((_, i) => floatArray(embeddings?.[i] ?? []));
   await prisma.$transaction(async (tx) => {
-    // The source's row first, then the job's (beforeWrite): the order in which deleting a source takes them.
-    await lockSource(tx, source.id);
+    // The source before the job (beforeWrite), the order in which deleting a source takes them;
+    // a key-share lock, as the passages' foreign key takes, so that batches do not wait on each other.
+    await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR KEY SHARE`;
     await beforeWrite?.(tx);
-    await tx.knowledgeChunk.deleteMany({ where: { sourceId: source.id } });
-    // With the passages, so that the source never claims a model for passages it did not embed.
-    await tx.knowledgeSource.update({ where: { id: source.id }, data: { embeddingModel: embeddings ? embeddingModel : null } });
-    if (passages.length === 0) return;
     await tx.$executeRaw`
-      INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, content, embedding, search
+      INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", version, ordinal, heading, content, embedding, search
                                     ${vectorColumn ? Prisma.sql`, "embeddingVec"` : Prisma.empty})
-      SELECT gen_random_uuid(), ${source.organizationId}::uuid, ${source.id}::uuid, p.ordinal - 1, p.heading, p.content, p.vector::float8[],
+      SELECT gen_random_uuid(), ${source.organizationId}::uuid, ${source.id}::uuid, ${version}::uuid, ${first} + p.ordinal - 1,
+             p.heading, p.content, p.vector::float8[],
              -- Fields in this order, title first: searchPassages reads each field's term counts from it.
              setweight(to_tsvector(${TS_CONFIG}::regconfig, ${source.title}), 'A')
                || setweight(to_tsvector(${TS_CONFIG}::regconfig, p.heading), 'B')
@@ -100,33 +113,117 @@ export async function replacePassages(
       FROM unnest(${passages.map((p) => p.heading)}::text[], ${passages.map((p) => p.content)}::text[], ${vectors}::text[])
            WITH ORDINALITY AS p(heading, content, vector, ordinal)`;
   });
-  return passages.length;
 }
 
 /**
- * Stores embeddings for a source's passages as they are (embedded later than
- * they were indexed), and records the model that made them. Returns false,
- * storing nothing, when the passages changed meanwhile (the source was indexed
- * again): the embeddings belong to the old ones.
+ * Makes a staged version the source's passages, in one short transaction, and
+ * returns the version it replaced (now invisible; dropPassages deletes it).
+ * `embeddingModel` is the model that embedded every passage of the version, or
+ * null: the source never claims a model for passages it did not embed.
+ */
+export async function publishPassages(
+  prisma: PrismaClient,
+  source: { id: string },
+  {
+    version,
+    embeddingModel,
+    beforeWrite,
+    data = {},
+  }: {
+    version: string;
+    embeddingModel: string | null;
+    beforeWrite?: BeforeWrite;
+    /** Other fields of the source to update with it (its status, its passage count). */
+    data?: Prisma.KnowledgeSourceUpdateInput;
+  },
+): Promise<string> {
+  return prisma.$transaction(async (tx) => {
+    await lockSource(tx, source.id);
+    await beforeWrite?.(tx);
+    const [current] = await tx.$queryRaw<{ version: string }[]>`SELECT "passageVersion"::text AS version FROM "KnowledgeSource" WHERE id = ${source.id}::uuid`;
+    await tx.knowledgeSource.update({ where: { id: source.id }, data: { ...data, passageVersion: version, embeddingModel } });
+    return current.version;
+  });
+}
+
+/** Passages deleted per statement (a deletion only marks rows, cheaply). */
+const DELETE_BATCH = 500;
+/**
+ * A staged version none of whose passages was written for this long belongs to
+ * a run that died (a live one writes a batch every few seconds, and loses its
+ * job after two silent minutes).
+ */
+const ABANDONED_AFTER = '10 minutes';
+
+/**
+ * Deletes, in short statements, the passages of the source's given versions and
+ * those of versions abandoned by runs that died mid-way (never the served one);
+ * returns how many.
+ */
+export async function dropPassages(prisma: PrismaClient, sourceId: string, versions: string[]): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const started = performance.now();
+    const count = await prisma.$executeRaw`
+      DELETE FROM "KnowledgeChunk" WHERE id IN (
+        SELECT c.id FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
+        WHERE c."sourceId" = ${sourceId}::uuid AND NOT ${servedVersion}
+          AND (c.version = ANY (${versions}::uuid[])
+               OR c.version IN (SELECT version FROM "KnowledgeChunk" WHERE "sourceId" = ${sourceId}::uuid
+                                GROUP BY version HAVING max("createdAt") < now() - ${ABANDONED_AFTER}::interval))
+        LIMIT ${DELETE_BATCH})`;
+    deleted += count;
+    if (count < DELETE_BATCH) return deleted;
+    await giveWay(performance.now() - started);
+  }
+}
+
+/**
+ * Stores a source's passages in place of the old ones, with their embeddings when
+ * there are any: staged in batches, then published, then the old ones dropped.
+ * Returns how many passages were written and deleted.
+ */
+export async function replacePassages(
+  prisma: PrismaClient,
+  source: { id: string; organizationId: string; title: string },
+  passages: Passage[],
+  embeddings: number[][] | null,
+  { vectorColumn, embeddingModel, beforeWrite }: { vectorColumn: boolean; embeddingModel: string | null; beforeWrite?: BeforeWrite },
+): Promise<{ written: number; deleted: number }> {
+  const version = randomUUID();
+  const sizer = createBatchSizer();
+  for (let first = 0, size = sizer.size; first < passages.length; first += size, size = sizer.size) {
+    const started = performance.now();
+    const batch = passages.slice(first, first + size);
+    await stagePassages(prisma, source, { version, first, passages: batch, embeddings: embeddings?.slice(first, first + size) ?? null, vectorColumn, beforeWrite });
+    await sizer.done(batch.length, performance.now() - started);
+  }
+  const old = await publishPassages(prisma, source, { version, embeddingModel: embeddings ? embeddingModel : null, beforeWrite });
+  return { written: passages.length, deleted: await dropPassages(prisma, source.id, [old]) };
+}
+
+/**
+ * Stores embeddings for some of a source's passages as they are (embedded later
+ * than they were indexed). Returns false, storing nothing, when the source no
+ * longer serves `version` (it was indexed again): the embeddings belong to
+ * passages on their way out. The caller records the model once all are stored.
  */
 export async function storeEmbeddings(
   prisma: PrismaClient,
   source: { id: string },
   passages: { id: string; embedding: number[] }[],
-  { model, vectorColumn }: { model: string; vectorColumn: boolean },
+  { version, vectorColumn }: { version: string; vectorColumn: boolean },
 ): Promise<boolean> {
   return prisma.$transaction(async (tx) => {
     await lockSource(tx, source.id);
-    const current = await tx.knowledgeChunk.findMany({ where: { sourceId: source.id }, select: { id: true } });
-    const ids = new Set(passages.map((passage) => passage.id));
-    if (current.length !== ids.size || current.some(({ id }) => !ids.has(id))) return false;
+    const [served] = await tx.$queryRaw<{ version: string }[]>`SELECT "passageVersion"::text AS version FROM "KnowledgeSource" WHERE id = ${source.id}::uuid`;
+    if (served?.version !== version) return false;
     const vectors = passages.map((passage) => floatArray(passage.embedding));
     await tx.$executeRaw`
       UPDATE "KnowledgeChunk" c
       SET embedding = p.vector::float8[] ${vectorColumn ? Prisma.sql`, "embeddingVec" = p.vector::float8[]::vector` : Prisma.empty}
       FROM unnest(${passages.map((passage) => passage.id)}::uuid[], ${vectors}::text[]) AS p(id, vector)
-      WHERE c.id = p.id`;
-    await tx.knowledgeSource.update({ where: { id: source.id }, data: { embeddingModel: model } });
+      WHERE c.id = p.id AND c.version = ${version}::uuid`;
     return true;
   });
 }
@@ -241,6 +338,7 @@ export async function searchPassages(
       WHERE c."organizationId" = ${organizationId}::uuid
         AND c.search @@ q.selective
         AND ${answersFrom(assistantId)}
+        AND ${servedVersion}
     ), matches AS (
       SELECT c.id, length(c.search) AS len, t.idf, t.weight,
              ts_rank('{1,1,1,1}', c.search, t.query)::float8 AS r_all,

@@ -6,7 +6,7 @@
 // suits small knowledge bases only. Prisma's migrations stay portable: none of
 // this is in them.
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
-import { answersFrom, type PassageRow } from './passages.ts';
+import { answersFrom, servedVersion, type PassageRow } from './passages.ts';
 
 export type VectorHit = PassageRow & {
   /** Cosine similarity to the question, -1 to 1. */
@@ -112,7 +112,7 @@ export function createVectorIndex(prisma: PrismaClient) {
 
     /**
      * Makes passages of one embedding size searchable: passages carry their vector
-     * from the start (see replacePassages), and the index is built once, over the
+     * from the start (see stagePassages), and the index is built once, over the
      * rows already there, the first time a size is seen.
      */
     ensureIndex,
@@ -144,6 +144,7 @@ export function createVectorIndex(prisma: PrismaClient) {
               AND c."organizationId" = ${query.organizationId}::uuid
               AND ${embeddedBy(query.model)}
               AND ${answersFrom(query.assistantId)}
+              AND ${servedVersion}
             ORDER BY c."embeddingVec"::vector(${size}) <=> ${literal}::vector(${size})
             LIMIT ${query.limit}`,
         ]);
@@ -158,6 +159,7 @@ export function createVectorIndex(prisma: PrismaClient) {
           AND cardinality(c.embedding) = ${dims}
           AND ${embeddedBy(query.model)}
           AND ${answersFrom(query.assistantId)}
+          AND ${servedVersion}
         ORDER BY c."createdAt" DESC, c.id
         LIMIT ${IN_PROCESS_LIMIT + 1}`;
       if (rows.length > IN_PROCESS_LIMIT && !warnedOrganizations.has(query.organizationId)) {

@@ -1,5 +1,6 @@
 // Reading a REST request's JSON body within the size limit, with an honest
 // status for each way it can be wrong (415, 413, 400).
+import { Busboy, type BusboyInstance } from '@fastify/busboy';
 import { AppError } from '../errors.ts';
 import { camelCase } from './envelope.ts';
 
@@ -41,7 +42,10 @@ export async function readText(request: Request, maxBytes: number): Promise<stri
 
 /**
  * A multipart form (file uploads) as an object with camelCase keys: text
- * fields as strings, files as File objects.
+ * fields as strings, files as File objects. Parsed as it streams in
+ * (@fastify/busboy): the file's bytes are held once, as they arrive, instead of
+ * the whole body read, copied whole, then parsed into another copy; a file over
+ * the limit is refused (413) as soon as it passes it.
  */
 export async function readMultipartBody(request: Request, uploadMaxBytes: number): Promise<Record<string, unknown>> {
   const type = request.headers.get('content-type') ?? '';
@@ -49,20 +53,63 @@ export async function readMultipartBody(request: Request, uploadMaxBytes: number
     const sent = type.split(';')[0].trim() || '(none)';
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${sent} is not supported here; send a multipart/form-data form (curl -F).`);
   }
+  const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `The upload is larger than the limit of ${uploadMaxBytes} bytes (UPLOAD_MAX_BYTES); send a smaller file.`);
+  const unreadable = () => new AppError('BAD_REQUEST', 'The multipart form could not be read; check its boundary and encoding.');
   // A form carries the file plus a few short fields.
-  const bytes = await readBytes(
-    request,
-    uploadMaxBytes + 64 * 1024,
-    `The upload is larger than the limit of ${uploadMaxBytes} bytes (UPLOAD_MAX_BYTES); send a smaller file.`,
-  );
-  let form: FormData;
+  const declared = Number(request.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > uploadMaxBytes + 64 * 1024) throw tooLarge();
+  let parser: BusboyInstance;
   try {
-    form = await new Response(bytes, { headers: { 'Content-Type': type } }).formData();
+    parser = new Busboy({ headers: { 'content-type': type }, limits: { fileSize: uploadMaxBytes, files: 4, fields: 50, fieldSize: 64 * 1024, parts: 60 } });
   } catch {
-    throw new AppError('BAD_REQUEST', 'The multipart form could not be read; check its boundary and encoding.');
+    throw unreadable(); // no boundary
   }
   const body: Record<string, unknown> = {};
-  for (const [key, value] of form.entries()) body[camelCase(key)] = value;
+  const files: Promise<void>[] = [];
+  // The first thing wrong ends the reading: a file past the limit is refused before the rest arrives.
+  let failure: AppError | undefined;
+  let fail!: (error: AppError) => void;
+  const parsed = new Promise<void>((resolve, reject) => {
+    fail = (error) => {
+      failure ??= error;
+      reject(failure);
+    };
+    parser.on('field', (name, value) => (body[camelCase(name)] = value));
+    parser.on('file', (name, stream, filename, _encoding, mimeType) => {
+      const chunks: Buffer<ArrayBuffer>[] = [];
+      files.push(
+        new Promise<void>((done) => {
+          stream.on('data', (chunk: Buffer<ArrayBuffer>) => chunks.push(chunk));
+          stream.on('limit', () => fail(tooLarge()));
+          stream.on('error', () => fail(unreadable()));
+          stream.on('end', () => {
+            body[camelCase(name)] = new File(chunks, filename ?? '', { type: mimeType });
+            done();
+          });
+        }),
+      );
+    });
+    parser.on('finish', resolve);
+    parser.on('error', () => fail(unreadable()));
+  });
+  // Fed chunk by chunk: the node adapter's body is a ReadableStream of its own, which Readable.fromWeb refuses.
+  const reader = request.body?.getReader();
+  const feed = (async () => {
+    while (!failure) {
+      const chunk = reader ? await reader.read() : { done: true as const, value: undefined };
+      if (chunk.done) return void parser.end();
+      if (!parser.write(chunk.value)) await new Promise((resolve) => parser.once('drain', resolve));
+    }
+  })();
+  try {
+    await Promise.all([feed, parsed]);
+    await Promise.all(files);
+  } catch (error) {
+    // Stop reading what the client still sends; the connection is closed after a 413 (the edge says so).
+    await reader?.cancel().catch(() => {});
+    parser.destroy();
+    throw error instanceof AppError ? error : unreadable();
+  }
   return body;
 }
 

@@ -12,8 +12,11 @@ import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 
 export type Job = Prisma.JobGetPayload<object>;
 export type JobHandler = (job: Job) => Promise<void>;
-/** A job to run; `priority` 1 lets the jobs a person waits on (0, the default) go first. */
-export type NewJob = { organizationId: string; kind: string; sourceId?: string; priority?: number };
+/**
+ * A job to run; `priority` 1 lets the jobs a person waits on (0, the default) go
+ * first; `runAt` holds it back until then (or until released).
+ */
+export type NewJob = { organizationId: string; kind: string; sourceId?: string; priority?: number; runAt?: Date };
 
 export const MAX_ATTEMPTS = 3;
 /** A running job refreshes its lock this often... */
@@ -70,16 +73,37 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
       for (const wake of wakers) wake();
     },
 
-    /** Takes the next due job for this worker, or null. */
+    /** Makes a job held back by `runAt` due now. */
+    async release(job: Job) {
+      await prisma.job.updateMany({ where: { id: job.id, status: 'queued' }, data: { runAt: new Date() } });
+      for (const wake of wakers) wake();
+    },
+
+    /**
+     * Takes the next due job for this worker, or null. Organizations take turns:
+     * among the due jobs of the best priority, those of the organization with
+     * the fewest jobs running (on any instance) go first, then of the one served
+     * least recently, so that one organization's thirty uploads queue behind
+     * each other and not in front of everyone else's; within an organization,
+     * oldest first.
+     */
     async claim(workerId: string): Promise<Job | null> {
       const rows = await prisma.$queryRaw<Job[]>`
+        WITH waiting AS (
+          SELECT DISTINCT "organizationId" FROM "Job" WHERE status = 'queued' AND "runAt" <= now()
+        ), turn AS (
+          SELECT w."organizationId",
+                 (SELECT count(*) FROM "Job" r WHERE r."organizationId" = w."organizationId" AND r.status = 'running') AS running,
+                 (SELECT max(r."lockedAt") FROM "Job" r WHERE r."organizationId" = w."organizationId") AS served
+          FROM waiting w
+        )
         UPDATE "Job" SET status = 'running', "lockedAt" = now(), "lockedBy" = ${workerId},
                attempts = attempts + 1, "updatedAt" = now()
         WHERE id = (
-          SELECT id FROM "Job"
-          WHERE status = 'queued' AND "runAt" <= now()
-          ORDER BY priority, "runAt"
-          FOR UPDATE SKIP LOCKED
+          SELECT j.id FROM "Job" j JOIN turn t ON t."organizationId" = j."organizationId"
+          WHERE j.status = 'queued' AND j."runAt" <= now()
+          ORDER BY j.priority, t.running, t.served NULLS FIRST, j."runAt"
+          FOR UPDATE OF j SKIP LOCKED
           LIMIT 1
         )
         RETURNING *`;

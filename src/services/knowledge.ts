@@ -1,7 +1,7 @@
 // The knowledge base: uploaded files, Q&A pairs and web pages. Adding a source
 // stores it and queues its ingestion (extract, chunk, index) as a background
 // job, so the request answers at once; the source's status tells how it went.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError, notFound } from '../errors.ts';
@@ -10,7 +10,9 @@ import { countPages, ExtractionError, extractText, FILE_TYPES, parseFileType, to
 import { assertDeclaredType } from '../knowledge/extract/sniff.ts';
 import { fetchPage, FetchPageError } from '../knowledge/fetch-page.ts';
 import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
-import { createPassageUpkeep, hasReadyKnowledge, replacePassages, searchPassages, storeEmbeddings } from '../knowledge/passages.ts';
+import { readFile, writeFileParts } from '../knowledge/file-parts.ts';
+import { createBatchSizer } from '../knowledge/pacing.ts';
+import { createPassageUpkeep, dropPassages, hasReadyKnowledge, publishPassages, searchPassages, stagePassages, storeEmbeddings } from '../knowledge/passages.ts';
 import { cosine, createVectorIndex } from '../knowledge/vectors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import { assertJobHeld, JobLostError, MAX_ATTEMPTS, stillHeld, type Job, type JobQueue } from './jobs.ts';
@@ -40,6 +42,13 @@ export type KnowledgeDeps = {
 
 /** Passages embedded per request to Ollama. */
 const EMBED_BATCH = 32;
+/**
+ * A file's ingestion waits this long for its upload to be stored (its parts are
+ * written after the source and its job, which are written first so that a
+ * crash mid-way leaves a job that says so rather than a source that never
+ * moves); uploads release their job as soon as the file is stored.
+ */
+const UPLOAD_STORED_WITHIN_MS = 10 * 60_000;
 /** After the embedding model fails, retrieval stays lexical for this long before trying again. */
 const EMBED_RETRY_MS = 60_000;
 /** Candidates each retriever contributes to the fusion (enough for a few sources after its per-source cap). */
@@ -145,9 +154,10 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
    * gives the vector stored for it only with the same model. Saves embedding a
    * whole knowledge base again after an upgrade.
    */
-  async function embeddedByThisModel(sourceId: string): Promise<boolean> {
-    const withoutEmbedding = await prisma.knowledgeChunk.count({ where: { sourceId, embedding: { isEmpty: true } } });
-    const first = await prisma.knowledgeChunk.findFirst({ where: { sourceId }, orderBy: { ordinal: 'asc' }, select: { heading: true, content: true, embedding: true } });
+  async function embeddedByThisModel(source: { id: string; passageVersion: string }): Promise<boolean> {
+    const served = { sourceId: source.id, version: source.passageVersion };
+    const withoutEmbedding = await prisma.knowledgeChunk.count({ where: { ...served, embedding: { isEmpty: true } } });
+    const first = await prisma.knowledgeChunk.findFirst({ where: served, orderBy: { ordinal: 'asc' }, select: { heading: true, content: true, embedding: true } });
     if (withoutEmbedding > 0 || !first) return false;
     const [again] = await embedAll([embeddingText(first)]);
     return again.length === first.embedding.length && cosine(again, first.embedding) > 0.999;
@@ -191,12 +201,15 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     return [...new Set(ids)];
   }
 
-  /** Stores a new source and queues its ingestion in one transaction, so no source is left without its job. */
-  async function addSource(data: Prisma.KnowledgeSourceUncheckedCreateInput) {
+  /**
+   * Stores a new source and queues its ingestion in one transaction, so no source
+   * is left without its job; `runAt` holds the job back (a file still being stored).
+   */
+  async function addSource(data: Prisma.KnowledgeSourceUncheckedCreateInput, runAt?: Date) {
     return prisma.$transaction(async (tx) => {
-      const source = await tx.knowledgeSource.create({ data });
-      await jobs.enqueue({ organizationId: source.organizationId, kind: 'ingest', sourceId: source.id }, tx);
-      return source;
+      const source = await tx.knowledgeSource.create({ data, omit: { content: true } });
+      const job = await jobs.enqueue({ organizationId: source.organizationId, kind: 'ingest', sourceId: source.id, runAt }, tx);
+      return { source: source as KnowledgeSource, job };
     });
   }
 
@@ -213,6 +226,8 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     if (count === 0) throw new JobLostError(job);
   }
 
+  const addSourceNow = async (data: Prisma.KnowledgeSourceUncheckedCreateInput) => (await addSource(data)).source;
+
   /** Queues a source's ingestion again (a page re-synced, a failed file uploaded again). */
   async function requeue(source: KnowledgeSource): Promise<KnowledgeSource> {
     return prisma.$transaction(async (tx) => {
@@ -225,13 +240,16 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     });
   }
 
-  async function passagesOf(source: KnowledgeSource): Promise<{ passages: Passage[]; title?: string }> {
+  async function passagesOf(source: Omit<KnowledgeSource, 'content'>): Promise<{ passages: Passage[]; title?: string }> {
     switch (source.kind) {
       case 'qa':
         // The question is the heading: the index weighs it above the answer.
         return { passages: [{ heading: source.question!, content: `Q: ${source.question}\nA: ${source.answer}` }] };
       case 'file': {
-        const extracted = await extractText(source.content!, parseFileType(source.fileType!)!, { ...EXTRACTION, maxPages: limits.maxPages });
+        // Read only now, one job's file at a time, and let go of once extracted.
+        const bytes = await readFile(prisma, source);
+        if (!bytes) throw new ExtractionError('UNREADABLE', 'The upload was cut short before the file was stored whole; upload it again.');
+        const extracted = await extractText(bytes, parseFileType(source.fileType!)!, { ...EXTRACTION, maxPages: limits.maxPages });
         return { passages: chunkText(extracted.text) };
       }
       case 'url': {
@@ -285,25 +303,32 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
           omit: { content: true },
         });
         if (!existing) return null;
-        // Uploading a file whose processing failed again is how a person retries it.
-        return { source: existing.status === 'failed' ? await requeue(existing as KnowledgeSource) : (existing as KnowledgeSource), duplicate: true };
+        if (existing.status !== 'failed') return { source: existing as KnowledgeSource, duplicate: true };
+        // Uploading a file whose processing failed again is how a person retries it; stored again,
+        // in case the first upload was cut short before it was stored whole.
+        await writeFileParts(prisma, existing.id, bytes);
+        return { source: await requeue(existing as KnowledgeSource), duplicate: true };
       };
       const duplicate = await sameFile();
       if (duplicate) return duplicate;
       await checkPageLimit(bytes, fileType);
       try {
-        const source = await addSource({
-          organizationId: viewer.organizationId,
-          kind: 'file',
-          title: data.title,
-          fileType,
-          fileName: input.file.name || null,
-          byteSize: bytes.byteLength,
-          contentHash,
-          content: bytes,
-          assistantIds: await checkAssistants(viewer, data.assistantIds),
-          metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
-        });
+        const { source, job } = await addSource(
+          {
+            organizationId: viewer.organizationId,
+            kind: 'file',
+            title: data.title,
+            fileType,
+            fileName: input.file.name || null,
+            byteSize: bytes.byteLength,
+            contentHash,
+            assistantIds: await checkAssistants(viewer, data.assistantIds),
+            metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
+          },
+          new Date(Date.now() + UPLOAD_STORED_WITHIN_MS),
+        );
+        await writeFileParts(prisma, source.id, bytes);
+        await jobs.release(job);
         return { source, duplicate: false };
       } catch (error) {
         // The same file uploaded twice at once: the unique hash lets one through.
@@ -317,7 +342,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
 
     async addQa(viewer: Viewer, input: object) {
       const data = parseInput(qaSchema, input);
-      return addSource({
+      return addSourceNow({
         organizationId: viewer.organizationId,
         kind: 'qa',
         title: data.question,
@@ -332,7 +357,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
 
     async addUrl(viewer: Viewer, input: object) {
       const data = parseInput(urlSchema, input);
-      return addSource({
+      return addSourceNow({
         organizationId: viewer.organizationId,
         kind: 'url',
         title: data.title || data.url,
@@ -357,32 +382,68 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
 
     /** The job handler: extracts, chunks and indexes one source. */
     async ingest(job: Job) {
-      const source = job.sourceId ? await prisma.knowledgeSource.findUnique({ where: { id: job.sourceId } }) : null;
+      const source = job.sourceId ? await prisma.knowledgeSource.findUnique({ where: { id: job.sourceId }, omit: { content: true } }) : null;
       if (!source) return; // deleted meanwhile
       await updateWhileHeld(job, { status: 'processing', error: null });
       let changed: { written: number; deleted: number } | null = null;
+      // The new passages are written beside the old ones, which keep answering until the new ones are all there.
+      const version = randomUUID();
+      let staged = false;
       try {
         const { passages, title } = await passagesOf(source);
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
-        const embeddings = await embed(passages.map(embeddingText));
-        const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
-        const count = await replacePassages(prisma, source, passages, embeddings, {
-          vectorColumn,
-          embeddingModel: embedModel,
-          beforeWrite: (tx) => assertJobHeld(tx, job),
+        const beforeWrite = (tx: Prisma.TransactionClient) => assertJobHeld(tx, job);
+        // Embedded a request's worth at a time and written in short batches: a few dozen embeddings in
+        // memory, one short statement each, and the event loop and the database serve others in between.
+        let allEmbedded = true;
+        let dimensions = 0;
+        const sizer = createBatchSizer();
+        for (let start = 0; start < passages.length; start += EMBED_BATCH) {
+          const group = passages.slice(start, start + EMBED_BATCH);
+          const embeddings = allEmbedded ? await embed(group.map(embeddingText)) : null;
+          // Once the model fails, the rest is stored without embeddings; the catch-up embeds them all later.
+          if (!embeddings) allEmbedded = false;
+          const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
+          if (vectorColumn && !dimensions && embeddings[0]) {
+            // Before the first passages, not after: built over a table that already holds
+            // this file, the index took half a minute in one statement (6,000 passages).
+            dimensions = embeddings[0].length;
+            await vectors.ensureIndex(dimensions);
+          }
+          for (let offset = 0, size = sizer.size; offset < group.length; offset += size, size = sizer.size) {
+            const batch = group.slice(offset, offset + size);
+            staged = true;
+            const started = performance.now();
+            await stagePassages(prisma, source, {
+              version,
+              first: start + offset,
+              passages: batch,
+              embeddings: embeddings?.slice(offset, offset + size) ?? null,
+              vectorColumn,
+              beforeWrite,
+            });
+            await sizer.done(batch.length, performance.now() - started);
+          }
+        }
+        const old = await publishPassages(prisma, source, {
+          version,
+          embeddingModel: allEmbedded ? embedModel : null,
+          beforeWrite,
+          data: {
+            status: 'ready',
+            chunkCount: passages.length,
+            indexedAt: new Date(),
+            error: null,
+            ...(source.kind === 'url' && title && source.title === source.url ? { title } : {}),
+          },
         });
-        changed = { written: count, deleted: source.chunkCount };
+        staged = false;
         // Stored without embeddings: the next time the model answers, the catch-up looks again.
-        if (!embeddings) catchUpDue = true;
-        if (vectorColumn && embeddings?.[0]) await vectors.ensureIndex(embeddings[0].length);
-        await updateWhileHeld(job, {
-          status: 'ready',
-          chunkCount: count,
-          indexedAt: new Date(),
-          error: null,
-          ...(source.kind === 'url' && title && source.title === source.url ? { title } : {}),
-        });
+        if (!allEmbedded) catchUpDue = true;
+        changed = { written: passages.length, deleted: await dropPassages(prisma, source.id, [old]) };
       } catch (error) {
+        // Never published: its passages go (best effort; a version left behind is dropped later as abandoned).
+        if (staged) await dropPassages(prisma, source.id, [version]).catch(() => {});
         if (error instanceof JobLostError) throw error; // the source is another run's now
         const known = error instanceof ExtractionError || error instanceof FetchPageError;
         await updateWhileHeld(job, {
@@ -396,26 +457,46 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
       if (changed) upkeep.passagesChanged(changed);
     },
 
-    /** The job handler that embeds an indexed source's passages again (see queueCatchUp). */
+    /** The job handler that embeds an indexed source's passages again (see queueCatchUp), a batch at a time. */
     async embedPassages(job: Job) {
       const source = job.sourceId
-        ? await prisma.knowledgeSource.findUnique({ where: { id: job.sourceId }, select: { id: true, embeddingModel: true } })
+        ? await prisma.knowledgeSource.findUnique({ where: { id: job.sourceId }, select: { id: true, embeddingModel: true, passageVersion: true } })
         : null;
       if (!source || source.embeddingModel === embedModel) return;
-      if (source.embeddingModel === null && (await embeddedByThisModel(source.id))) {
+      if (source.embeddingModel === null && (await embeddedByThisModel(source))) {
         await prisma.knowledgeSource.updateMany({ where: { id: source.id, embeddingModel: null }, data: { embeddingModel: embedModel } });
         return;
       }
-      const passages = await prisma.knowledgeChunk.findMany({ where: { sourceId: source.id }, select: { id: true, heading: true, content: true } });
-      if (passages.length === 0) return;
-      // Unavailable again: the job fails and is retried with back-off, then left to the next catch-up.
-      const embeddings = await embedAll(passages.map(embeddingText));
       const vectorColumn = await vectors.hasPgvector();
-      const stored = await storeEmbeddings(prisma, source, passages.map((p, i) => ({ id: p.id, embedding: embeddings[i] })), { model: embedModel, vectorColumn });
-      if (!stored) return; // indexed again meanwhile, with embeddings of its own
-      if (vectorColumn) await vectors.ensureIndex(embeddings[0].length);
+      let rewritten = 0;
+      let dimensions = 0;
+      const sizer = createBatchSizer();
+      for (let after = -1; ; ) {
+        const passages = await prisma.knowledgeChunk.findMany({
+          where: { sourceId: source.id, version: source.passageVersion, ordinal: { gt: after } },
+          orderBy: { ordinal: 'asc' },
+          take: sizer.size,
+          select: { id: true, ordinal: true, heading: true, content: true },
+        });
+        if (passages.length === 0) break;
+        after = passages.at(-1)!.ordinal;
+        // Unavailable again: the job fails and is retried with back-off, then left to the next catch-up.
+        const embeddings = await embedAll(passages.map(embeddingText));
+        if (vectorColumn && !dimensions && embeddings[0]) {
+          dimensions = embeddings[0].length;
+          await vectors.ensureIndex(dimensions); // before the writes, as in ingest
+        }
+        const started = performance.now();
+        const stored = await storeEmbeddings(prisma, source, passages.map((p, i) => ({ id: p.id, embedding: embeddings[i] })), { version: source.passageVersion, vectorColumn });
+        if (!stored) return; // indexed again meanwhile, with embeddings of its own
+        rewritten += passages.length;
+        await sizer.done(passages.length, performance.now() - started);
+      }
+      if (rewritten === 0) return;
+      // Recorded only if the version embedded is still the one served.
+      await prisma.knowledgeSource.updateMany({ where: { id: source.id, passageVersion: source.passageVersion }, data: { embeddingModel: embedModel } });
       // Each passage was rewritten: as many dead rows as passages.
-      upkeep.passagesChanged({ written: passages.length, deleted: passages.length });
+      upkeep.passagesChanged({ written: rewritten, deleted: rewritten });
     },
 
     /** Marks the source of a job that was given up (its instances kept stopping mid-way) failed, with the reason. */

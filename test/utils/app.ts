@@ -47,14 +47,14 @@ export function authHeaders(auth: RequestOptions['auth']): Record<string, string
 }
 
 export async function createTestApp(
-  options: { env?: Record<string, string>; ollama?: Partial<OllamaDoubleBehavior>; ollamaHost?: string; databaseUrl?: string } = {},
+  options: { env?: Record<string, string>; ollama?: Partial<OllamaDoubleBehavior>; ollamaHost?: string; databaseUrl?: string; runJobs?: boolean } = {},
 ): Promise<TestApp> {
   // The double serves the default chat and embedding models unless a test says otherwise.
   const ollama = await startOllamaDouble({ models: ['llama3.2', 'nomic-embed-text'], ...options.ollama });
   const config = loadConfig({ OLLAMA_HOST: options.ollamaHost ?? ollama.url, ...options.env });
   // PGlite in memory, or a PostgreSQL (a throwaway schema of test/utils/postgres.ts).
   const db = await openDatabase({ databaseUrl: options.databaseUrl });
-  const app = buildApp({ config, db, llm: createLlm({ host: config.ollamaHost }) });
+  const app = buildApp({ config, db, llm: createLlm({ host: config.ollamaHost }), runJobs: options.runJobs });
 
   const createOrg = async (name = 'Test organization', rateLimitPerHour?: number) => {
     const created = await app.services.organizations.create({ name, rateLimitPerHour });
