@@ -128,7 +128,8 @@ async function fairShares(figures: FigureSet, gateway: Gateway, a: Org, b: Org, 
 
 /** 5. `kill -9` while a reply streams, then a restart on the same data folder. */
 async function hardKill(figures: FigureSet, gateway: Gateway, double: Double, dataDir: string, org: Org, log: (line: string) => void) {
-  await double.configure({ tokens: 80, tokenDelayMs: 25 });
+  // Long enough (5 s) that the kill, a second after the 40th token, always comes mid-reply.
+  await double.configure({ tokens: 200, tokenDelayMs: 25 });
   const assistantId = await createAssistant(gateway, org, 'Interrupted');
   const session = (await http('POST', `${gateway.url}/api/v1/sessions/`, { auth: org, body: { assistant_id: assistantId } })).body.data.id;
   let received = '';

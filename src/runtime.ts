@@ -1,7 +1,7 @@
 // Starts a gateway process's parts in order: data lock, database (migrated),
 // first organization, HTTP server, the CLI's control socket. `npm start` and
 // tests that need a real process-like server both use it.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -36,6 +36,13 @@ export const FIRST_ORGANIZATION_NAME = 'Default organization';
 export const FIRST_CREDENTIALS_FILE = 'first-organization.json';
 
 type CredentialsFile = { organization_id: string; client_id: string; client_secret: string; created_at: string; shown_at: string | null };
+
+/** Replaces the file whole (a new file renamed over it): whoever reads it meanwhile sees the old one or the new one. */
+async function writeCredentialsFile(file: string, record: CredentialsFile) {
+  const partial = `${file}.${process.pid}.tmp`;
+  await writeFile(partial, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  await rename(partial, file);
+}
 
 async function readCredentialsFile(file: string): Promise<CredentialsFile | null> {
   try {
@@ -80,7 +87,7 @@ export async function startGateway(config: Config, options: { llm?: Llm; logger?
         shown_at: null,
       };
       await mkdir(config.dataDir, { recursive: true });
-      await writeFile(credentialsFile, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+      await writeCredentialsFile(credentialsFile, record);
     }
     const pending = await readCredentialsFile(credentialsFile);
     const unshownCredentials =
@@ -89,7 +96,7 @@ export async function startGateway(config: Config, options: { llm?: Llm; logger?
         : undefined;
     const credentialsShown = async () => {
       if (!pending || pending.shown_at) return;
-      await writeFile(credentialsFile, `${JSON.stringify({ ...pending, shown_at: new Date().toISOString() }, null, 2)}\n`, { mode: 0o600 });
+      await writeCredentialsFile(credentialsFile, { ...pending, shown_at: new Date().toISOString() });
     };
 
     const server: Server = createServer(app.nodeHandler);
