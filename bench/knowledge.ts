@@ -22,7 +22,7 @@ import { throwawaySchema } from '../test/utils/postgres.ts';
 import type { BenchConfig } from './config.ts';
 import { DOCUMENTS, FILLER_WORDS, QUESTIONS } from './data/knowledge-corpus.ts';
 import { FigureSet, type Figure } from './lib/figures.ts';
-import { addManualFigures, evaluateManuals } from './manuals.ts';
+import { addManualFigures, drainJobs, evaluateManuals } from './manuals.ts';
 import { percentile } from './lib/stats.ts';
 
 type Store = { name: 'pglite' | 'postgres'; db: Database; drop?: () => Promise<void> };
@@ -30,15 +30,6 @@ type Store = { name: 'pglite' | 'postgres'; db: Database; drop?: () => Promise<v
 const EMBED_MODEL = 'nomic-embed-text';
 /** Any assistant id: the benchmark's sources serve the whole organization. */
 const ASSISTANT = '00000000-0000-4000-8000-000000000000';
-
-async function drainJobs(services: Services) {
-  for (;;) {
-    const job = await services.jobs.claim('bench');
-    if (!job) return;
-    await services.knowledge.ingest(job);
-    await services.jobs.complete(job);
-  }
-}
 
 /** The source ids of the first k distinct sources in ranked passages. */
 function topSources(ranked: Array<{ sourceId: string }>, k: number): string[] {

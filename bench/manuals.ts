@@ -28,7 +28,8 @@ const REPLY_PASSAGES = 8;
 type Method = 'lexical' | 'hybrid' | 'naive-bm25';
 type Ranked = (question: string) => Promise<string[]>;
 
-async function drainJobs(services: Services) {
+/** Runs the queued ingestion jobs here, one after the other, until none is left. */
+export async function drainJobs(services: Services) {
   for (;;) {
     const job = await services.jobs.claim('bench');
     if (!job) return;

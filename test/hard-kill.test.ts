@@ -18,6 +18,15 @@ const REPLY = WORDS.join(' ');
 const TOKEN_DELAY_MS = 100;
 
 let ollama: OllamaDouble | undefined;
+
+/** Sends a message to a session and asks for the reply as server-sent events. */
+function streamMessage(server: { url: string }, auth: { clientId: string; clientSecret: string }, sessionId: string, content: string) {
+  return fetch(`${server.url}/api/v1/sessions/${sessionId}/messages`, {
+    method: 'POST',
+    headers: { 'X-API-Key': auth.clientId, 'X-API-Secret': auth.clientSecret, 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+    body: JSON.stringify({ content }),
+  });
+}
 afterEach(killAll);
 afterAll(async () => ollama?.close());
 
@@ -32,11 +41,7 @@ describe('with PGlite in a real process', () => {
       const assistant = (await api(first, auth, 'POST', '/api/v1/assistants', { name: 'Long talker' })).body.data;
       const session = (await api(first, auth, 'POST', '/api/v1/sessions', { assistant_id: assistant.id })).body.data;
 
-      const response = await fetch(`${first.url}/api/v1/sessions/${session.id}/messages`, {
-        method: 'POST',
-        headers: { 'X-API-Key': auth.clientId, 'X-API-Secret': auth.clientSecret, 'Content-Type': 'application/json', Accept: 'text/event-stream' },
-        body: JSON.stringify({ content: 'Tell me everything' }),
-      });
+      const response = await streamMessage(first, auth, session.id, 'Tell me everything');
       expect(response.status).toBe(200);
       const received: Array<{ delta: string; at: number }> = [];
       let watched: any;
@@ -97,11 +102,7 @@ describe('stopping with SIGTERM', () => {
       const auth = first.credentials!;
       const assistant = (await api(first, auth, 'POST', '/api/v1/assistants', { name: 'Interrupted politely' })).body.data;
       const session = (await api(first, auth, 'POST', '/api/v1/sessions', { assistant_id: assistant.id })).body.data;
-      const response = await fetch(`${first.url}/api/v1/sessions/${session.id}/messages`, {
-        method: 'POST',
-        headers: { 'X-API-Key': auth.clientId, 'X-API-Secret': auth.clientSecret, 'Content-Type': 'application/json', Accept: 'text/event-stream' },
-        body: JSON.stringify({ content: 'Tell me everything' }),
-      });
+      const response = await streamMessage(first, auth, session.id, 'Tell me everything');
       let received = '';
       const events: Array<{ event: string; data: string }> = [];
       let stopped: Promise<unknown> | undefined;
