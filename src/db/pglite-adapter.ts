@@ -8,9 +8,56 @@ import { PGlite, messages } from '@electric-sql/pglite';
 import {
   DriverAdapterError,
   type SqlDriverAdapter,
+  type Transaction,
   type SqlMigrationAwareDriverAdapterFactory,
 } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
+
+let demand = 0;
+
+/**
+ * How many statements and transactions, from any caller, are waiting for or
+ * running on an embedded database right now. Background work gives way only
+ * while someone else wants the database (src/knowledge/pacing.ts); alone, it
+ * runs at full speed.
+ */
+export function embeddedDatabaseDemand(): number {
+  return demand;
+}
+
+/** Counts `work` in the demand from when it is asked until it settles. */
+async function counted<T>(work: () => Promise<T>): Promise<T> {
+  demand++;
+  try {
+    return await work();
+  } finally {
+    demand--;
+  }
+}
+
+/** A transaction counts as demand from its start to its commit or rollback: it holds the database throughout. */
+function countedTransaction(start: Promise<Transaction>): Promise<Transaction> {
+  demand++;
+  let ended = false;
+  const end = () => {
+    if (!ended) demand--;
+    ended = true;
+  };
+  return start.then(
+    (tx) =>
+      new Proxy(tx, {
+        get(target, property) {
+          if (property === 'commit' || property === 'rollback') return () => target[property]().finally(end);
+          const value = Reflect.get(target, property);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      }),
+    (error) => {
+      end();
+      throw error;
+    },
+  );
+}
 
 /** A factory for `new PrismaClient({ adapter })` and for the schema engine. It never closes `pg`. */
 export function createPGliteAdapterFactory(pg: PGlite): SqlMigrationAwareDriverAdapterFactory {
@@ -35,9 +82,9 @@ function withAwaitedScripts(
   return {
     provider: adapter.provider,
     adapterName: adapter.adapterName,
-    queryRaw: (query) => adapter.queryRaw(query),
-    executeRaw: (query) => adapter.executeRaw(query),
-    startTransaction: (isolationLevel) => adapter.startTransaction(isolationLevel),
+    queryRaw: (query) => counted(() => adapter.queryRaw(query)),
+    executeRaw: (query) => counted(() => adapter.executeRaw(query)),
+    startTransaction: (isolationLevel) => countedTransaction(adapter.startTransaction(isolationLevel)),
     getConnectionInfo: () => adapter.getConnectionInfo?.() ?? { supportsRelationJoins: true },
     async executeScript(script) {
       try {

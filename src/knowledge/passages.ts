@@ -292,74 +292,47 @@ export async function searchPassages(
   prisma: PrismaClient,
   { organizationId, assistantId, question, limit }: { organizationId: string; assistantId: string | null; question: string; limit: number },
 ): Promise<Hit[]> {
-  const synonyms = synonymsOf(question);
-  const sql = Prisma.sql`
-    WITH asked AS (
-      SELECT DISTINCT t.lexeme FROM unnest(to_tsvector(${TS_CONFIG}::regconfig, ${question})) AS t
-    ), stand_ins AS (
-      -- Synonyms stand in for the question's words that no passage of the organization holds.
-      SELECT DISTINCT t.lexeme
-      FROM unnest(${synonyms.map(([word]) => word)}::text[], ${synonyms.map(([, synonym]) => synonym)}::text[]) AS p(word, synonym)
-      CROSS JOIN LATERAL unnest(to_tsvector(${TS_CONFIG}::regconfig, p.synonym)) AS t
-      WHERE NOT EXISTS (
-        SELECT 1 FROM unnest(to_tsvector(${TS_CONFIG}::regconfig, p.word)) AS w
-        JOIN "KnowledgeTerm" k ON k."organizationId" = ${organizationId}::uuid AND k.lexeme = w.lexeme
-      )
-    ), question AS (
-      SELECT lexeme, 1::float8 AS weight FROM asked
-      UNION ALL
-      SELECT lexeme, ${sqlNumber(SYNONYM_WEIGHT)} FROM stand_ins WHERE lexeme NOT IN (SELECT lexeme FROM asked)
-    ), totals AS (
-      SELECT greatest(sum(passages), 1)::float8 AS n, greatest(sum(lexemes)::float8 / greatest(sum(passages), 1), 1) AS avglen
-      FROM "KnowledgeTerm" WHERE "organizationId" = ${organizationId}::uuid AND lexeme = ''
-    ), terms AS (
-      SELECT q.lexeme, q.weight, coalesce(k.passages, 0) AS df, quote_literal(q.lexeme)::tsquery AS query,
-             q.weight * ln(1 + (t.n - coalesce(k.passages, 0) + 0.5) / (coalesce(k.passages, 0) + 0.5)) AS idf
-      FROM question q
-      CROSS JOIN totals t
-      LEFT JOIN "KnowledgeTerm" k ON k."organizationId" = ${organizationId}::uuid AND k.lexeme = q.lexeme
-    ), held AS (
-      SELECT lexeme, sum(df) OVER (ORDER BY df, lexeme) AS with_rarer FROM terms WHERE df > 0
-    ), q AS (
-      SELECT (CASE WHEN min(with_rarer) <= ${CANDIDATE_BUDGET}
-                THEN string_agg(quote_literal(lexeme), ' | ') FILTER (WHERE with_rarer <= ${CANDIDATE_BUDGET})
-                ELSE string_agg(quote_literal(lexeme), ' & ')
-              END)::tsquery AS selective,
-             (SELECT sum(idf) FROM terms WHERE weight = 1) AS mass,
-             (SELECT count(*) FROM terms WHERE weight = 1)::int AS total
-      FROM held
-      HAVING count(*) > 0
-    ), candidates AS MATERIALIZED (
-      -- Scoped first, once per passage, rather than once per passage and term.
-      SELECT c.id, c.search
+  const terms = await questionTerms(prisma, organizationId, question);
+  const held = terms.list.filter((term) => term.df > 0);
+  if (held.length === 0) return [];
+  const selective = selectiveTerms(held);
+  const rows = await prisma.$queryRaw<Array<Omit<Hit, 'coverage' | 'score'> & { bm25: number; matched: number }>>`
+    WITH terms AS (
+      SELECT t.idf, t.weight, quote_literal(t.lexeme)::tsquery AS query
+      FROM unnest(${held.map((t) => t.lexeme)}::text[], ${held.map((t) => t.idf)}::float8[], ${held.map((t) => t.weight)}::float8[]) AS t(lexeme, idf, weight)
+    ), matching AS MATERIALIZED (
+      -- Found through the search index first: joined the other way, the planner may walk each
+      -- source's passages in turn (one index scan per source).
+      SELECT c.id, c.search, c."sourceId", c.version
       FROM "KnowledgeChunk" c
-      JOIN "KnowledgeSource" s ON s.id = c."sourceId"
-      CROSS JOIN q
       WHERE c."organizationId" = ${organizationId}::uuid
-        AND c.search @@ q.selective
-        AND ${answersFrom(assistantId)}
-        AND ${servedVersion}
-    ), matches AS (
+        AND c.search @@ (SELECT string_agg(quote_literal(l), ${selective.all ? ' & ' : ' | '})::tsquery FROM unnest(${selective.lexemes}::text[]) AS l)
+    ), candidates AS MATERIALIZED (
+      -- Scoped once per passage, rather than once per passage and term.
+      SELECT c.id, c.search
+      FROM matching c
+      JOIN "KnowledgeSource" s ON s.id = c."sourceId" AND s."organizationId" = ${organizationId}::uuid
+      WHERE ${answersFrom(assistantId)} AND ${servedVersion}
+    ), frequencies AS MATERIALIZED (
+      -- Each ts_rank once per passage and term (the planner would otherwise repeat them in every
+      -- expression that reads them); sum(1/i^2, i = 1..n) is pi^2/6 - 1/(n + 1/2) to within
+      -- rounding: n back from ts_rank.
       SELECT c.id, length(c.search) AS len, t.idf, t.weight,
-             ts_rank('{1,1,1,1}', c.search, t.query)::float8 AS r_all,
-             ts_rank('{0,0,1,1}', c.search, t.query)::float8 AS r_labelled,
-             t.query, c.search
+             round(1 / greatest(1.6449340668 - 1.6449340668 * r.everywhere, 1e-3) - 0.5) AS tf,
+             CASE WHEN r.labelled = 0 THEN 0 ELSE round(1 / greatest(1.6449340668 - 1.6449340668 * r.title, 1e-3) - 0.5) END AS tf_title,
+             CASE WHEN r.labelled = 0 THEN 0 ELSE round(1 / greatest(1.6449340668 - 1.6449340668 * r.labelled, 1e-3) - 0.5) END AS tf_labelled
       FROM candidates c
-      JOIN terms t ON t.df > 0 AND c.search @@ t.query
-    ), frequencies AS (
-      -- sum(1/i^2, i = 1..n) is pi^2/6 - 1/(n + 1/2) to within rounding: n back from ts_rank.
-      SELECT m.id, m.len, m.idf, m.weight,
-             round(1 / greatest(1.6449340668 - 1.6449340668 * m.r_all, 1e-3) - 0.5) AS tf,
-             CASE WHEN m.r_labelled = 0 THEN 0
-                  ELSE round(1 / greatest(1.6449340668 - 1.6449340668 * ts_rank('{0,0,0,1}', m.search, m.query)::float8, 1e-3) - 0.5) END AS tf_title,
-             CASE WHEN m.r_labelled = 0 THEN 0
-                  ELSE round(1 / greatest(1.6449340668 - 1.6449340668 * m.r_labelled, 1e-3) - 0.5) END AS tf_labelled
-      FROM matches m
+      JOIN terms t ON c.search @@ t.query
+      CROSS JOIN LATERAL (
+        SELECT ts_rank('{1,1,1,1}', c.search, t.query)::float8 AS everywhere,
+               ts_rank('{0,0,1,1}', c.search, t.query)::float8 AS labelled,
+               ts_rank('{0,0,0,1}', c.search, t.query)::float8 AS title
+        OFFSET 0
+      ) r
     ), scored AS (
       SELECT f.id, (count(*) FILTER (WHERE f.weight = 1))::int AS matched,
-             sum(f.idf * w.tf * ${sqlNumber(BM25.k1 + 1)} / (w.tf + ${sqlNumber(BM25.k1)} * (1 - ${sqlNumber(BM25.b)} + ${sqlNumber(BM25.b)} * f.len / t.avglen))) AS bm25
+             sum(f.idf * w.tf * ${sqlNumber(BM25.k1 + 1)} / (w.tf + ${sqlNumber(BM25.k1)} * (1 - ${sqlNumber(BM25.b)} + ${sqlNumber(BM25.b)} * f.len / ${sqlNumber(terms.averageLength)}))) AS bm25
       FROM frequencies f
-      CROSS JOIN totals t
       CROSS JOIN LATERAL (
         SELECT f.tf + ${sqlNumber(FIELD_WEIGHT.title - 1)} * f.tf_title + ${sqlNumber(FIELD_WEIGHT.heading - 1)} * greatest(f.tf_labelled - f.tf_title, 0) AS tf
       ) w
@@ -367,20 +340,83 @@ export async function searchPassages(
       ORDER BY bm25 DESC, f.id
       LIMIT ${limit}
     )
-    SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content,
-           r.bm25::float8 AS bm25, q.mass::float8 AS mass, r.matched, q.total
+    SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content, r.bm25::float8 AS bm25, r.matched
     FROM scored r
     JOIN "KnowledgeChunk" c ON c.id = r.id
     JOIN "KnowledgeSource" s ON s.id = c."sourceId"
-    CROSS JOIN q
     ORDER BY r.bm25 DESC, c.id`;
-  const rows = await prisma.$queryRaw<Array<Omit<Hit, 'coverage' | 'score'> & { bm25: number; mass: number; matched: number; total: number }>>(sql);
-  return rows.map(({ bm25, mass, matched, total, ...row }) => ({
+  return rows.map(({ bm25, matched, ...row }) => ({
     ...row,
     rank: bm25,
-    score: mass > 0 ? bm25 / mass : 0,
-    coverage: matched / total,
+    score: terms.mass > 0 ? bm25 / terms.mass : 0,
+    coverage: matched / terms.asked,
   }));
+}
+
+type Term = { lexeme: string; weight: number; df: number; idf: number };
+
+/**
+ * The question's terms with their statistics in the organization, in one query
+ * of index look-ups: the question's own lexemes (weight 1), and the lexemes of
+ * synonyms of its words that no passage holds (SYNONYM_WEIGHT), with each one's
+ * passage count and IDF; the average passage length; and the question's total
+ * IDF (`mass`, its own terms only, held or not) and how many terms it has.
+ */
+async function questionTerms(prisma: PrismaClient, organizationId: string, question: string) {
+  const pairs = synonymsOf(question);
+  const texts = [question, ...new Set(pairs.flatMap((pair) => pair))];
+  const rows = await prisma.$queryRaw<Array<{ text: number; lexeme: string; passages: number; lexemes: number }>>`
+    -- One index look-up per lexeme, as a subquery: as a join, the planner may read all of the
+    -- organization's terms (tens of thousands for a real knowledge base) to hash them.
+    SELECT p.i::int AS text, t.lexeme, 0::float8 AS lexemes,
+           coalesce((SELECT k.passages FROM "KnowledgeTerm" k WHERE k."organizationId" = ${organizationId}::uuid AND k.lexeme = t.lexeme), 0)::float8 AS passages
+    FROM unnest(${texts}::text[]) WITH ORDINALITY AS p(text, i)
+    CROSS JOIN LATERAL unnest(to_tsvector(${TS_CONFIG}::regconfig, p.text)) AS t
+    UNION ALL
+    SELECT 0, '', lexemes::float8, passages::float8 FROM "KnowledgeTerm" WHERE "organizationId" = ${organizationId}::uuid AND lexeme = ''`;
+  const totals = rows.find((row) => row.text === 0);
+  const n = Math.max(totals?.passages ?? 0, 1);
+  const averageLength = Math.max((totals?.lexemes ?? 0) / n, 1);
+  const lexemesOf = new Map<string, Array<{ lexeme: string; df: number }>>(texts.map((text) => [text, []]));
+  for (const row of rows) if (row.text > 0) lexemesOf.get(texts[row.text - 1])!.push({ lexeme: row.lexeme, df: row.passages });
+  const idf = (df: number, weight: number) => weight * Math.log(1 + (n - df + 0.5) / (df + 0.5));
+
+  const list: Term[] = [];
+  const seen = new Set<string>();
+  for (const { lexeme, df } of lexemesOf.get(question)!) {
+    if (seen.has(lexeme)) continue;
+    seen.add(lexeme);
+    list.push({ lexeme, weight: 1, df, idf: idf(df, 1) });
+  }
+  const mass = list.reduce((sum, term) => sum + term.idf, 0);
+  const asked = list.length;
+  // Synonyms stand in for the question's words that no passage of the organization holds.
+  for (const [word, synonym] of pairs) {
+    if (lexemesOf.get(word)!.some((term) => term.df > 0)) continue;
+    for (const { lexeme, df } of lexemesOf.get(synonym)!) {
+      if (seen.has(lexeme)) continue;
+      seen.add(lexeme);
+      list.push({ lexeme, weight: SYNONYM_WEIGHT, df, idf: idf(df, SYNONYM_WEIGHT) });
+    }
+  }
+  return { list, averageLength, mass, asked };
+}
+
+/**
+ * The terms whose passages are the candidates: the rarest, as many as hold at
+ * most CANDIDATE_BUDGET passages together (any of them may match); when even
+ * the rarest is commoner than that, every term (all must match).
+ */
+function selectiveTerms(held: Term[]): { lexemes: string[]; all: boolean } {
+  const rarestFirst = [...held].sort((a, b) => a.df - b.df || (a.lexeme < b.lexeme ? -1 : a.lexeme > b.lexeme ? 1 : 0));
+  const lexemes: string[] = [];
+  let passages = 0;
+  for (const term of rarestFirst) {
+    passages += term.df;
+    if (passages > CANDIDATE_BUDGET) break;
+    lexemes.push(term.lexeme);
+  }
+  return lexemes.length > 0 ? { lexemes, all: false } : { lexemes: rarestFirst.map((term) => term.lexeme), all: true };
 }
 
 /**
@@ -428,25 +464,34 @@ export function createPassageUpkeep(prisma: PrismaClient) {
     }
   }
 
+  // Once seen, statistics stay (only dropping the table loses them): pg_stats is a costly view
+  // to ask after every ingestion (3-6 ms here, more than writing a Q&A pair's passage).
+  let analyzed = false;
+
   async function upkeep() {
-    const [{ analyzed, total }] = await prisma.$queryRaw<{ analyzed: boolean; total: number }[]>`
-      SELECT EXISTS (
-               SELECT 1 FROM pg_stats
-               WHERE schemaname = current_schema() AND tablename = 'KnowledgeChunk' AND attname = 'search'
-             ) AS analyzed,
-             greatest(reltuples, 0)::float8 AS total
-      FROM pg_class WHERE oid = '"KnowledgeChunk"'::regclass`;
+    const [{ total }] = await prisma.$queryRaw<{ total: number }[]>`
+      SELECT greatest(reltuples, 0)::float8 AS total FROM pg_class WHERE oid = '"KnowledgeChunk"'::regclass`;
+    if (!analyzed) {
+      const [row] = await prisma.$queryRaw<{ analyzed: boolean }[]>`
+        SELECT EXISTS (
+          SELECT 1 FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'KnowledgeChunk' AND attname = 'search'
+        ) AS analyzed`;
+      analyzed = row.analyzed;
+    }
     const vacuum = deletedSinceVacuum > 50 + 0.2 * total && !(await autovacuumRuns());
     if (vacuum && deletedSinceIndexCleanup > 50 + total) {
       deletedSinceIndexCleanup = deletedSinceVacuum = changedSinceAnalyze = 0;
       await rebuildVectorIndexes();
       await prisma.$executeRawUnsafe('VACUUM (ANALYZE) "KnowledgeChunk", "KnowledgeSource"');
+      analyzed = true;
     } else if (vacuum) {
       deletedSinceVacuum = changedSinceAnalyze = 0;
       await prisma.$executeRawUnsafe('VACUUM (INDEX_CLEANUP OFF, ANALYZE) "KnowledgeChunk", "KnowledgeSource"');
+      analyzed = true;
     } else if (!analyzed || changedSinceAnalyze > 50 + 0.1 * total) {
       changedSinceAnalyze = 0;
       await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
+      analyzed = true;
     }
   }
 
