@@ -115,3 +115,34 @@ export function chunkText(text: string, options: ChunkOptions = DEFAULT_CHUNKING
   }
   return passages;
 }
+
+/**
+ * Passages in a form that crosses a process boundary cheaply: the contents as
+ * one string with their end offsets, the headings once each. Tens of thousands
+ * of small objects took the receiving event loop hundreds of milliseconds to
+ * deserialize; one string and two typed arrays take a few.
+ */
+export type PackedPassages = { contents: string; ends: Uint32Array; headings: string[]; headingOf: Uint32Array };
+
+export function packPassages(passages: Passage[]): PackedPassages {
+  const ends = new Uint32Array(passages.length);
+  const headingOf = new Uint32Array(passages.length);
+  const headingIndex = new Map<string, number>();
+  let length = 0;
+  passages.forEach((passage, i) => {
+    length += passage.content.length;
+    ends[i] = length;
+    let index = headingIndex.get(passage.heading);
+    if (index === undefined) headingIndex.set(passage.heading, (index = headingIndex.size));
+    headingOf[i] = index;
+  });
+  return { contents: passages.map((passage) => passage.content).join(''), ends, headings: [...headingIndex.keys()], headingOf };
+}
+
+export function unpackPassages({ contents, ends, headings, headingOf }: PackedPassages): Passage[] {
+  const passages: Passage[] = new Array(ends.length);
+  for (let i = 0, start = 0; i < ends.length; start = ends[i], i++) {
+    passages[i] = { heading: headings[headingOf[i]], content: contents.slice(start, ends[i]) };
+  }
+  return passages;
+}

@@ -5,8 +5,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError, notFound } from '../errors.ts';
-import { chunkText, type Passage } from '../knowledge/chunk.ts';
-import { countPages, ExtractionError, extractText, FILE_TYPES, parseFileType, tooManyPages, type FileType } from '../knowledge/extract/extract.ts';
+import type { Passage } from '../knowledge/chunk.ts';
+import { countPages, ExtractionError, extractPassages, FILE_TYPES, parseFileType, tooManyPages, type FileType } from '../knowledge/extract/extract.ts';
 import { assertDeclaredType } from '../knowledge/extract/sniff.ts';
 import { fetchPage, FetchPageError } from '../knowledge/fetch-page.ts';
 import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
@@ -249,14 +249,13 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         // Read only now, one job's file at a time, and let go of once extracted.
         const bytes = await readFile(prisma, source);
         if (!bytes) throw new ExtractionError('UNREADABLE', 'The upload was cut short before the file was stored whole; upload it again.');
-        const extracted = await extractText(bytes, parseFileType(source.fileType!)!, { ...EXTRACTION, maxPages: limits.maxPages });
-        return { passages: chunkText(extracted.text) };
+        return { passages: (await extractPassages(bytes, parseFileType(source.fileType!)!, { ...EXTRACTION, maxPages: limits.maxPages })).passages };
       }
       case 'url': {
         const page = await fetchPage(source.url!, { ...PAGE_FETCH, allowHosts: limits.allowHosts });
         const type = /html|xml/.test(page.contentType) ? 'html' : page.contentType.includes('markdown') ? 'md' : 'txt';
-        const extracted = await extractText(page.body, type, { ...EXTRACTION, maxPages: limits.maxPages });
-        return { passages: chunkText(extracted.text), title: extracted.title };
+        const { passages, title } = await extractPassages(page.body, type, { ...EXTRACTION, maxPages: limits.maxPages });
+        return { passages, title };
       }
       default:
         throw new Error(`Unknown knowledge kind ${source.kind}`);

@@ -5,6 +5,7 @@
 // its sandbox and fails its own job, nothing else.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { unpackPassages, type Passage } from '../chunk.ts';
 import type { SandboxAnswer } from './sandbox.ts';
 import { assertDeclaredType } from './sniff.ts';
 import {
@@ -30,13 +31,33 @@ export async function extractText(
   declaredType: FileType,
   limits: ExtractionLimits,
 ): Promise<Extracted> {
+  const answer = await runSandbox(checkedInput('extract', bytes, declaredType, limits));
+  if (answer.kind !== 'done') throw new Error(`File extraction is broken: it answered ${answer.kind}.`);
+  return answer.result;
+}
+
+/**
+ * The file's passages (see chunkText), extracted and split in the sandbox: for
+ * a large file, splitting is the other half of the work, and it would hold the
+ * gateway's event loop.
+ */
+export async function extractPassages(
+  bytes: Uint8Array,
+  declaredType: FileType,
+  limits: ExtractionLimits,
+): Promise<{ passages: Passage[]; title?: string; pages?: number }> {
+  const answer = await runSandbox(checkedInput('passages', bytes, declaredType, limits));
+  if (answer.kind !== 'passages') throw new Error(`File extraction is broken: it answered ${answer.kind}.`);
+  return { passages: unpackPassages(answer.passages), title: answer.title, pages: answer.pages };
+}
+
+/** The sandbox's input, once the file is known to be of a type we read, not empty, and what it says it is. */
+function checkedInput(task: WorkerInput['task'], bytes: Uint8Array, declaredType: FileType, limits: ExtractionLimits): WorkerInput {
   // The type may come straight from a request body, whatever TypeScript says.
   if (!isFileType(declaredType)) throw unsupportedType(String(declaredType));
   if (bytes.length === 0) throw new ExtractionError('NO_TEXT', 'The file is empty.');
   assertDeclaredType(bytes, declaredType);
-  const answer = await runSandbox({ task: 'extract', bytes, type: declaredType, limits });
-  if (answer.kind !== 'done') throw new Error(`File extraction is broken: it answered ${answer.kind}.`);
-  return answer.result;
+  return { task, bytes, type: declaredType, limits };
 }
 
 /**
@@ -51,7 +72,7 @@ export async function countPages(bytes: Uint8Array, declaredType: FileType, limi
   return answer.pages;
 }
 
-type Finished = Extract<SandboxAnswer, { kind: 'done' | 'pages' }>;
+type Finished = Extract<SandboxAnswer, { kind: 'done' | 'passages' | 'pages' }>;
 
 function runSandbox(input: WorkerInput): Promise<Finished> {
   const { timeoutMs, maxMemoryMb } = input.limits;
@@ -85,7 +106,7 @@ function runSandbox(input: WorkerInput): Promise<Finished> {
     const timer = setTimeout(() => finish(() => reject(tooComplex())), timeoutMs);
 
     child.on('message', (answer: SandboxAnswer) => {
-      if (answer.kind === 'done' || answer.kind === 'pages') finish(() => resolve(answer));
+      if (answer.kind === 'done' || answer.kind === 'passages' || answer.kind === 'pages') finish(() => resolve(answer));
       else if (answer.kind === 'failed') finish(() => reject(new ExtractionError(answer.code, answer.message)));
       else if (answer.kind === 'too-complex') finish(() => reject(tooComplex()));
       else finish(() => reject(new Error(`File extraction is broken: ${answer.message}`)));

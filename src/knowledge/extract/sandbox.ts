@@ -8,7 +8,7 @@ import type { ExtractionErrorCode } from './types.ts';
 import type { WorkerInput, WorkerMessage } from './worker.ts';
 
 export type SandboxAnswer =
-  | Extract<WorkerMessage, { kind: 'done' | 'pages' }>
+  | Extract<WorkerMessage, { kind: 'done' | 'passages' | 'pages' }>
   | { kind: 'failed'; code: ExtractionErrorCode; message: string }
   /** Out of memory: extract.ts words the message, it knows the limits. */
   | { kind: 'too-complex' }
