@@ -59,11 +59,16 @@ export const SendMessageInput = builder.inputType('SendMessageInput', {
 });
 
 export const SendMessagePayload = builder
-  .objectRef<{ userMessage: MessageRow; assistantMessage: MessageRow }>('SendMessagePayload')
+  .objectRef<{ userMessage: MessageRow; assistantMessage: MessageRow | null }>('SendMessagePayload')
   .implement({
     fields: (t) => ({
       userMessage: t.field({ type: MessageRef, resolve: (p) => p.userMessage }),
-      assistantMessage: t.field({ type: MessageRef, resolve: (p) => p.assistantMessage }),
+      assistantMessage: t.field({
+        type: MessageRef,
+        nullable: true,
+        description: 'Null while a person answers the thread (handoff): the message is stored and the model is not asked.',
+        resolve: (p) => p.assistantMessage,
+      }),
     }),
   });
 
