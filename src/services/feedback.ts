@@ -85,23 +85,25 @@ export function createFeedbackService({ prisma, webhooks }: { prisma: PrismaClie
       );
     },
 
-    /** Every matching feedback, oldest first, read a batch at a time. */
-    async *export(viewer: Viewer, filter: FeedbackFilter): AsyncGenerator<Feedback> {
+    /** Every matching feedback, oldest first, read a batch at a time. A wrong filter fails here, before the first item. */
+    export(viewer: Viewer, filter: FeedbackFilter): AsyncGenerator<Feedback> {
       const base = where(viewer, filter);
-      if (!base) return;
-      let after: { updatedAt: Date; id: string } | null = null;
-      for (;;) {
-        const batch: Feedback[] = await prisma.feedback.findMany({
-          where: after
-            ? { AND: [base, { OR: [{ updatedAt: { gt: after.updatedAt } }, { updatedAt: after.updatedAt, id: { gt: after.id } }] }] }
-            : base,
-          orderBy: [{ updatedAt: 'asc' }, { id: 'asc' }],
-          take: EXPORT_BATCH,
-        });
-        yield* batch;
-        if (batch.length < EXPORT_BATCH) return;
-        after = batch.at(-1)!;
-      }
+      return (async function* () {
+        if (!base) return;
+        let after: { updatedAt: Date; id: string } | null = null;
+        for (;;) {
+          const batch: Feedback[] = await prisma.feedback.findMany({
+            where: after
+              ? { AND: [base, { OR: [{ updatedAt: { gt: after.updatedAt } }, { updatedAt: after.updatedAt, id: { gt: after.id } }] }] }
+              : base,
+            orderBy: [{ updatedAt: 'asc' }, { id: 'asc' }],
+            take: EXPORT_BATCH,
+          });
+          yield* batch;
+          if (batch.length < EXPORT_BATCH) return;
+          after = batch.at(-1)!;
+        }
+      })();
     },
   };
 }

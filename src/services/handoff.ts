@@ -11,12 +11,11 @@ import { AppError } from '../errors.ts';
 import type { ChatEventBus } from './chat-events.ts';
 import { MESSAGE_MAX_CHARS, threadId, type Message, type Thread } from './chat.ts';
 import { threadData } from './event-data.ts';
+import { HANDOFF_STATES } from './handoff-state.ts';
 import { parseInput, requiredText, text } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 import type { WebhookService } from './webhooks.ts';
 
-export const HANDOFF_STATES = ['none', 'requested', 'active'] as const;
-export type HandoffState = (typeof HANDOFF_STATES)[number];
 
 type HandoffFields = { handoffState: string; handoffOperator: string | null; handoffReason: string | null; handoffChangedAt: Date | null };
 /** A session or conversation the caller may use, with its handoff fields. */
