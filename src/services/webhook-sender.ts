@@ -29,6 +29,9 @@ const RESPONSE_CAP_BYTES = 1024;
 /** Deliveries claimed at a time (each to a different endpoint, since only an endpoint's oldest is due). */
 const BATCH = 8;
 const USER_AGENT = 'assistant-gateway-webhooks/0.1';
+/** Delivered and given-up deliveries stay readable this long (GET .../deliveries), then go; checked once an hour. */
+const KEEP_SETTLED_MS = 30 * 24 * 3600_000;
+const PRUNE_EVERY_MS = 3600_000;
 
 /** Reads at most `cap` bytes of a body, then lets go of it. */
 async function readCapped(body: Readable, cap: number): Promise<string> {
@@ -150,9 +153,18 @@ export function startWebhookSender({ prisma, webhooks, allowHosts, lookup, pollM
     if (!giveUp) setTimeout(() => wake(), delay! + 50).unref();
   }
 
+  let lastPrune = 0;
+  async function prune() {
+    if (Date.now() - lastPrune < PRUNE_EVERY_MS) return;
+    lastPrune = Date.now();
+    await prisma.webhookDelivery.deleteMany({ where: { status: { not: 'pending' }, updatedAt: { lt: new Date(Date.now() - KEEP_SETTLED_MS) } } });
+  }
+
   async function loop() {
     while (!stopped) {
       try {
+        // Only costs space when it fails: never in the way of sending.
+        await prune().catch(onError);
         const claimed = await claim();
         if (claimed.length > 0) {
           await Promise.all(claimed.map((delivery) => attempt(delivery).catch(onError)));
