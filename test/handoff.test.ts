@@ -52,7 +52,8 @@ describe('a person takes over a conversation', () => {
         query: `subscription ($id: ID!) { conversationEvents(conversationId: $id) { __typename
           ... on OperatorMessage { message { role content operator } }
           ... on HandoffChanged { state operator }
-          ... on MessageReceived { userMessage { content } } } }`,
+          ... on MessageReceived { userMessage { content } }
+          ... on MessageCompleted { assistantMessage { id } } } }`,
         variables: { id: conversation.id },
       },
       { next: (item) => seen.push((item.data as any).conversationEvents), error: () => {}, complete: () => {} },
@@ -101,6 +102,9 @@ describe('a person takes over a conversation', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     stop();
     expect(seen).toContainEqual({ __typename: 'HandoffChanged', state: 'active', operator: 'Dana' });
+    // The visitor's message shows, and watchers are told no reply from the model is coming.
+    const waiting = seen.findIndex((e) => e.__typename === 'MessageReceived' && e.userMessage.content === 'Hello? Is anyone there?');
+    expect(seen[waiting + 1]).toEqual({ __typename: 'MessageCompleted', assistantMessage: null });
     expect(seen).toContainEqual({ __typename: 'OperatorMessage', message: { role: 'operator', content: 'Hi, Dana here. I have corrected the invoice.', operator: 'Dana' } });
     expect(seen).toContainEqual({ __typename: 'HandoffChanged', state: 'none', operator: null });
   });

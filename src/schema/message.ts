@@ -36,7 +36,7 @@ const UsageRef = builder.objectRef<MessageRow>('Usage').implement({
 export const MessageRef = builder.prismaObject('Message', {
   fields: (t) => ({
     id: t.exposeID('id'),
-    role: t.exposeString('role', { description: 'user or assistant; system for instructions that an OpenAI-compatible client sent with its history.' }),
+    role: t.exposeString('role', { description: 'user or assistant; operator for a person who took over the thread (handoff); system for instructions that an OpenAI-compatible client sent with its history.' }),
     content: t.exposeString('content'),
     status: t.exposeString('status', {
       description: 'complete; streaming (being generated: its content so far, saved about every second); incomplete (the reply was cut short, its content is what was generated); failed (no reply).',

@@ -164,9 +164,11 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
     const userMessage = await prisma.message.create({
       data: { ...thread, organizationId, role: 'user', content: data.content, metadata: (data.metadata ?? {}) as Prisma.InputJsonObject },
     });
-    const event: ChatEvent = { kind: 'received', userMessage };
-    options.onEvent?.(event);
-    events.publish(threadId(thread), event);
+    const received: ChatEvent = { kind: 'received', userMessage };
+    options.onEvent?.(received);
+    events.publish(threadId(thread), received);
+    // Watchers learn that no reply is coming (the operator answers in a message of their own).
+    events.publish(threadId(thread), { kind: 'completed', userMessage, assistantMessage: null });
     return { userMessage, assistantMessage: null, interruption: undefined };
   }
 
