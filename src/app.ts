@@ -109,6 +109,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
     close: async () => {
       recovery.stop();
       await Promise.all([worker?.stop(), webhookSender?.stop()]);
+      await services.webhookEvents.settled();
       // A VACUUM cut short by closing the database would only be started again later.
       await services.knowledge.upkeepSettled();
       await services.replies.close();

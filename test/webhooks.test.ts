@@ -92,6 +92,23 @@ describe('registering webhooks', () => {
   });
 });
 
+describe('webhooks over GraphQL', () => {
+  test('createWebhook shows the secret once; the Webhook type has no field that reads it', async () => {
+    const created = await t.graphql(
+      `mutation ($url: String!) { createWebhook(input: { url: $url, events: ["feedback.created"] }) { secret webhook { id url events } } }`,
+      { url: receiver.url },
+    );
+    const { secret, webhook } = created.body.data.createWebhook;
+    expect(secret).toMatch(/^whsec_/);
+    expect(webhook).toMatchObject({ url: receiver.url, events: ['feedback.created'] });
+    const read = await t.graphql(`query ($id: ID!) { webhook(id: $id) { secret } }`, { id: webhook.id });
+    expect(read.body.errors?.[0].message).toContain('Cannot query field "secret"');
+    const listed = await t.graphql(`{ webhooks { total items { id deliveries { total } } } }`);
+    expect(listed.body.data.webhooks.items).toContainEqual({ id: webhook.id, deliveries: { total: 0 } });
+    expect((await t.graphql(`mutation ($id: ID!) { deleteWebhook(id: $id) }`, { id: webhook.id })).body.data.deleteWebhook).toBe(true);
+  });
+});
+
 describe('deliveries', () => {
   test('a reply fires message.completed, signed so that standardwebhooks verifies it', async () => {
     const hook = await createWebhook(['message.completed']);

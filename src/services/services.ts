@@ -89,6 +89,8 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     }),
     chat,
     webhooks,
+    /** Events being queued for webhooks; settled before the database closes. */
+    webhookEvents,
     feedback: createFeedbackService({ prisma, webhooks }),
     handoff: createHandoffService({ prisma, events, webhooks }),
     completions: createCompletionService({ prisma, conversations, chat }),

@@ -11,26 +11,40 @@ export function createWebhookEvents({ prisma, webhooks, onError = (error: unknow
   webhooks: WebhookService;
   onError?: (error: unknown) => void;
 }) {
+  // Queued without being awaited; the app waits for them when it closes, before the database goes.
+  const inFlight = new Set<Promise<void>>();
+  const track = (work: Promise<void>) => {
+    const tracked = work.catch(onError).finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+  };
+
   return {
     /** message.completed: the reply (complete or incomplete) and the message it answers. */
     replyStored({ organizationId, assistantId, userMessage, assistantMessage }: { organizationId: string; assistantId: string; userMessage: Message; assistantMessage: Message }) {
-      webhooks
-        .emit(organizationId, 'message.completed', {
+      track(
+        webhooks.emit(organizationId, 'message.completed', {
           ...threadData(assistantMessage),
           assistant_id: assistantId,
           message: messageData(assistantMessage),
           user_message: messageData(userMessage),
-        })
-        .catch(onError);
+        }),
+      );
     },
 
     /** source.ready or source.failed, with the source as the knowledge endpoints show it. */
     sourceSettled(sourceId: string) {
-      (async () => {
-        const source = await prisma.knowledgeSource.findUnique({ where: { id: sourceId }, omit: { content: true } });
-        if (!source || (source.status !== 'ready' && source.status !== 'failed')) return;
-        await webhooks.emit(source.organizationId, source.status === 'ready' ? 'source.ready' : 'source.failed', sourceData(source));
-      })().catch(onError);
+      track(
+        (async () => {
+          const source = await prisma.knowledgeSource.findUnique({ where: { id: sourceId }, omit: { content: true } });
+          if (!source || (source.status !== 'ready' && source.status !== 'failed')) return;
+          await webhooks.emit(source.organizationId, source.status === 'ready' ? 'source.ready' : 'source.failed', sourceData(source));
+        })(),
+      );
+    },
+
+    /** Resolves once the events being queued are written. */
+    async settled() {
+      await Promise.allSettled([...inFlight]);
     },
   };
 }
