@@ -109,10 +109,11 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
     close: async () => {
       recovery.stop();
       await Promise.all([worker?.stop(), webhookSender?.stop()]);
-      await services.webhookEvents.settled();
       // A VACUUM cut short by closing the database would only be started again later.
       await services.knowledge.upkeepSettled();
       await services.replies.close();
+      // Replies and jobs that just finished may still be queueing their webhook events.
+      await services.webhookEvents.settled();
       await events.close();
     },
   };
