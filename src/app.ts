@@ -27,6 +27,7 @@ import { createChatEventBus } from './services/chat-events.ts';
 import { startJobWorker } from './services/jobs.ts';
 import { createServices } from './services/services.ts';
 import { startReplyRecovery } from './services/streaming-replies.ts';
+import { startWebhookSender } from './services/webhook-sender.ts';
 import { createYogaServer, GRAPHQL_PATH, type ServerContext } from './yoga.ts';
 
 export type AppDeps = {
@@ -57,6 +58,10 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
         // PGlite's folder is this process's alone (src/db/data-lock.ts).
         exclusiveDatabase: db.kind === 'pglite',
       })
+    : null;
+  // Deliveries are queued in the database: any instance that runs jobs sends them, in order per endpoint.
+  const webhookSender = runJobs
+    ? startWebhookSender({ prisma: db.prisma, webhooks: services.webhooks, allowHosts: config.webhookAllowHosts, onError: (error) => logger.error({ err: error }, 'webhook delivery failed') })
     : null;
   // Replies a killed process left "streaming" become "incomplete" (all of them with PGlite, stale ones with PostgreSQL).
   const recovery = startReplyRecovery({ prisma: db.prisma, exclusiveDatabase: db.kind === 'pglite', logger });
@@ -103,10 +108,12 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
     /** Stops background jobs and releases what the app holds beyond the database (the Redis subscriber of chat events). */
     close: async () => {
       recovery.stop();
-      await worker?.stop();
+      await Promise.all([worker?.stop(), webhookSender?.stop()]);
       // A VACUUM cut short by closing the database would only be started again later.
       await services.knowledge.upkeepSettled();
       await services.replies.close();
+      // Replies and jobs that just finished may still be queueing their webhook events.
+      await services.webhookEvents.settled();
       await events.close();
     },
   };

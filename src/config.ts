@@ -44,6 +44,8 @@ export type Config = {
   /** Cosine similarity from which a passage counts as relevant; depends on the embedding model. */
   knowledgeMinSimilarity: number;
   knowledgeUrlAllowHosts: string[];
+  /** Webhook hosts that may be private addresses (a receiver on the same network). */
+  webhookAllowHosts: string[];
   /** Largest JSON body accepted by the REST and GraphQL endpoints. */
   bodyMaxBytes: number;
   /** pino's level (LOG_LEVEL): info writes one access line per request. */
@@ -124,11 +126,11 @@ function trustProxy(env: Env): string[] {
   return entries;
 }
 
-function allowHosts(env: Env): string[] {
+function allowHosts(env: Env, name: 'KNOWLEDGE_URL_ALLOW_HOSTS' | 'WEBHOOK_ALLOW_HOSTS'): string[] {
   try {
-    return parseAllowHosts(env.KNOWLEDGE_URL_ALLOW_HOSTS);
+    return parseAllowHosts(env[name], name);
   } catch (error) {
-    throw new ConfigError(`KNOWLEDGE_URL_ALLOW_HOSTS: ${(error as Error).message}`);
+    throw new ConfigError((error as Error).message);
   }
 }
 
@@ -166,7 +168,8 @@ export function loadConfig(env: Env = process.env): Config {
     uploadMaxBytes: integer(env, 'UPLOAD_MAX_BYTES', 20 * 1024 * 1024, 1),
     knowledgeMaxPages: integer(env, 'KNOWLEDGE_MAX_PAGES', 500, 1),
     knowledgeMinSimilarity: fraction(env, 'KNOWLEDGE_MIN_SIMILARITY', 0.6),
-    knowledgeUrlAllowHosts: allowHosts(env),
+    knowledgeUrlAllowHosts: allowHosts(env, 'KNOWLEDGE_URL_ALLOW_HOSTS'),
+    webhookAllowHosts: allowHosts(env, 'WEBHOOK_ALLOW_HOSTS'),
     bodyMaxBytes: integer(env, 'BODY_MAX_BYTES', 1024 * 1024, 1024),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     logFormat: oneOf(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),

@@ -139,11 +139,12 @@ export function normalizeHost(host: string): string | null {
 }
 
 /**
- * Reads KNOWLEDGE_URL_ALLOW_HOSTS: comma-separated host names or addresses.
- * Throws on an entry that is neither (such as `host:8080`), so a typo shows
- * at startup instead of silently allowing nothing.
+ * Reads an allow list (KNOWLEDGE_URL_ALLOW_HOSTS, WEBHOOK_ALLOW_HOSTS):
+ * comma-separated host names or addresses. Throws on an entry that is neither
+ * (such as `host:8080`), so a typo shows at startup instead of silently
+ * allowing nothing.
  */
-export function parseAllowHosts(value: string | undefined): string[] {
+export function parseAllowHosts(value: string | undefined, variable = 'KNOWLEDGE_URL_ALLOW_HOSTS'): string[] {
   if (value === undefined) return [];
   const hosts: string[] = [];
   for (const entry of value.split(',')) {
@@ -151,7 +152,7 @@ export function parseAllowHosts(value: string | undefined): string[] {
     const host = normalizeHost(entry);
     if (host === null) {
       throw new Error(
-        `KNOWLEDGE_URL_ALLOW_HOSTS entry "${entry.trim()}" is not a host name or an IP address (list hosts without scheme, port or path).`,
+        `${variable} entry "${entry.trim()}" is not a host name or an IP address (list hosts without scheme, port or path).`,
       );
     }
     hosts.push(host);

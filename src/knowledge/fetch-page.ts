@@ -9,20 +9,12 @@
 // - one deadline for the whole fetch, a byte limit enforced while streaming
 //   (after decompression), and a short list of text content types.
 
-import dns from 'node:dns';
-import net from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { Agent, buildConnector } from 'undici';
-import {
-  BlockedAddressError,
-  describeAddress,
-  guardLookup,
-  hostMatcher,
-  isPublicAddress,
-  type LookupFunction,
-} from './address-policy.ts';
+import type { Agent } from 'undici';
+import { BlockedAddressError, describeAddress, hostMatcher, type LookupFunction } from './address-policy.ts';
+import { createGuardedAgent } from './guarded-agent.ts';
 
 export { isPublicAddress, parseAllowHosts, type LookupFunction } from './address-policy.ts';
 
@@ -83,7 +75,7 @@ const ALLOW_HINT = 'KNOWLEDGE_URL_ALLOW_HOSTS';
 export async function fetchPage(url: string, options: FetchPageOptions): Promise<FetchedPage> {
   const first = parseStartUrl(url);
   const isAllowed = hostMatcher(options.allowHosts);
-  const agent = createGuardedAgent(isAllowed, options);
+  const agent = createGuardedAgent({ isAllowed, timeoutMs: options.timeoutMs, lookup: options.lookup });
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(), options.timeoutMs);
   const headers = {
@@ -211,34 +203,6 @@ function parseStartUrl(url: string): URL {
   }
   parsed.hash = '';
   return parsed;
-}
-
-/**
- * An undici Agent whose connector refuses to dial any non-public address for
- * hosts that are not allowed: a literal address before a socket exists, a name
- * inside the DNS lookup the socket uses. It never uses a proxy.
- */
-function createGuardedAgent(isAllowed: (host: string) => boolean, options: FetchPageOptions): Agent {
-  const baseLookup = options.lookup ?? (dns.lookup as LookupFunction);
-  const connectTimeout = Math.max(1, Math.min(options.timeoutMs, 10_000));
-  const open = buildConnector({ timeout: connectTimeout, lookup: baseLookup });
-  const guarded = buildConnector({ timeout: connectTimeout, lookup: guardLookup(baseLookup) });
-  return new Agent({
-    connect(connectOptions, callback) {
-      const { hostname } = connectOptions;
-      if (isAllowed(hostname)) {
-        open(connectOptions, callback);
-        return;
-      }
-      if (net.isIP(hostname) !== 0 && !isPublicAddress(hostname)) {
-        process.nextTick(callback, new BlockedAddressError(hostname, hostname), null);
-        return;
-      }
-      guarded(connectOptions, callback);
-    },
-    headersTimeout: options.timeoutMs,
-    bodyTimeout: options.timeoutMs,
-  });
 }
 
 async function readBody(

@@ -118,9 +118,11 @@ export async function readMultipartBody(request: Request, uploadMaxBytes: number
  * becomes `defaultTasks`); nested values such as metadata and traits are kept
  * as sent.
  */
-export async function readJsonBody(request: Request, maxBytes: number): Promise<Record<string, unknown>> {
+export async function readJsonBody(request: Request, maxBytes: number, { optional = false } = {}): Promise<Record<string, unknown>> {
   const type = request.headers.get('content-type');
   const text = await readText(request, maxBytes);
+  // A body that may be left out: nothing sent reads as an empty object.
+  if (text.trim() === '' && optional) return {};
   if (text.trim() === '') {
     throw new AppError('BAD_REQUEST', 'The request body is empty; send a JSON object with Content-Type: application/json.');
   }

@@ -9,6 +9,7 @@ import { yogaOperations } from './yoga-bridge.ts';
 import { readJsonBody, readMultipartBody } from './body.ts';
 import { errorResponse, errorsResponse, failure, jsonResponse, success } from './envelope.ts';
 import { eventStreamResponse } from './event-stream.ts';
+import { ndjsonResponse } from './ndjson.ts';
 import { routes, type Method, type Route } from './routes.ts';
 
 export const REST_PREFIX = '/api/v1';
@@ -76,10 +77,29 @@ async function stream(request: Request, route: Route, document: TypedDocumentNod
   return eventStreamResponse(first.value as never, results as never, { status, detail }, request.signal);
 }
 
+/**
+ * Streams a subscription's results as newline-delimited JSON, unless it fails
+ * before its first result: then the client gets the plain JSON error (422...).
+ */
+async function ndjsonExport(document: TypedDocumentNode<any, any>, variables: Record<string, unknown>, operations: Operations, filename: string, signal: AbortSignal) {
+  const results = await operations.subscribe(document, variables);
+  if (!(Symbol.asyncIterator in results)) return errorsResponse(results.errors ?? [{ message: 'No result' }]);
+  const first = await results.next();
+  if (!first.done && first.value.errors?.length) {
+    await results.return?.();
+    return errorsResponse(first.value.errors);
+  }
+  return ndjsonResponse(first as never, results as never, filename, signal);
+}
+
 /** The REST API under /api/v1, as a surface of the edge. */
 export function restSurface({ yoga, bodyMaxBytes, uploadMaxBytes }: { yoga: YogaServer; bodyMaxBytes: number; uploadMaxBytes: number }): Surface {
   const readBody = (request: Request, route: Route) =>
-    route.body === 'multipart' ? readMultipartBody(request, uploadMaxBytes) : route.body ? readJsonBody(request, bodyMaxBytes) : {};
+    route.body === 'multipart'
+      ? readMultipartBody(request, uploadMaxBytes)
+      : route.body
+        ? readJsonBody(request, bodyMaxBytes, { optional: route.body === 'optional' })
+        : {};
 
   /** The route for a request, or the 404/405 that answers it. */
   function resolve(request: Request, url: URL): { route: Route; params: Record<string, string> } | Response {
@@ -114,6 +134,7 @@ export function restSurface({ yoga, bodyMaxBytes, uploadMaxBytes }: { yoga: Yoga
       const body = await readBody(request, route);
       const variables = route.variables({ params, query: url.searchParams, body });
       if (route.streamDocument && wantsEventStream(request)) return await stream(request, route, route.streamDocument, variables, operations);
+      if (route.ndjson) return await ndjsonExport(route.document, variables, operations, route.ndjson.filename, request.signal);
       const result = await operations.execute(route.document, variables);
       if (result.errors?.length) return errorsResponse(result.errors);
       const reply = route.reply(result.data);

@@ -19,8 +19,8 @@ export type Route = {
   /** Path below /api/v1, with :name segments; matched with or without a trailing slash. */
   path: string;
   document: TypedDocumentNode<any, any>;
-  /** The body the route reads: JSON (true) or a multipart form (file uploads). */
-  body?: boolean | 'multipart';
+  /** The body the route reads: JSON (true), JSON that may be left out ('optional': none reads as {}) or a multipart form (file uploads). */
+  body?: boolean | 'optional' | 'multipart';
   variables: (input: RouteInput) => Record<string, unknown>;
   /** The status and detail of a success; `data` is what the operation returned as `result`. */
   reply: (data: any) => { status: number; detail: string; data: unknown };
@@ -28,6 +28,8 @@ export type Route = {
   bare?: boolean;
   /** The subscription that answers with server-sent events when the client sends Accept: text/event-stream. */
   streamDocument?: TypedDocumentNode<any, any>;
+  /** The document is a subscription whose every `result` is one line of newline-delimited JSON, streamed as it comes (exports). */
+  ndjson?: { filename: string };
 };
 
 /** Query parameters arrive as text; numbers and booleans are converted when they look like one, otherwise GraphQL reports the field. */
@@ -106,6 +108,75 @@ const ok = (detail: string) => (data: unknown) => ({ status: 200, detail, data: 
 const created = (detail: string) => (data: unknown) => ({ status: 201, detail, data: (data as { result: unknown }).result });
 const deleted = (detail: string) => () => ({ status: 200, detail, data: null });
 
+const THREAD_DOCUMENTS = {
+  sessions: {
+    feedback: op.RestGiveSessionFeedbackDocument,
+    handoff: op.RestRequestSessionHandoffDocument,
+    operatorMessage: op.RestSendSessionOperatorMessageDocument,
+    handBack: op.RestHandBackSessionDocument,
+  },
+  conversations: {
+    feedback: op.RestGiveConversationFeedbackDocument,
+    handoff: op.RestRequestConversationHandoffDocument,
+    operatorMessage: op.RestSendConversationOperatorMessageDocument,
+    handBack: op.RestHandBackConversationDocument,
+  },
+} as const;
+
+/** Feedback and handoff, alike for sessions and conversations. */
+function threadRoutes(path: keyof typeof THREAD_DOCUMENTS): Route[] {
+  const documents = THREAD_DOCUMENTS[path];
+  return [
+    {
+      method: 'POST',
+      path: `/${path}/:id/messages/:messageId/feedback`,
+      document: documents.feedback,
+      body: true,
+      variables: ({ params, body }) => ({ id: params.id, messageId: params.messageId, input: body }),
+      reply: ({ result }: op.RestGiveSessionFeedbackMutation) =>
+        result.created
+          ? { status: 201, detail: 'Feedback recorded', data: result.feedback }
+          : { status: 200, detail: 'Feedback replaced: this reply had been rated before', data: result.feedback },
+    },
+    {
+      method: 'POST',
+      path: `/${path}/:id/handoff`,
+      document: documents.handoff,
+      body: 'optional',
+      variables: ({ params, body }) => ({ id: params.id, input: body }),
+      reply: ({ result }: op.RestRequestSessionHandoffMutation) => ({
+        status: 200,
+        detail:
+          result.handoff === 'active'
+            ? `${result.handoff_operator} answers now; the assistant will not reply until it is handed back`
+            : 'A person has been asked for; the assistant answers until one takes over',
+        data: result,
+      }),
+    },
+    {
+      method: 'POST',
+      path: `/${path}/:id/operator-messages`,
+      document: documents.operatorMessage,
+      body: true,
+      variables: ({ params, body }) => ({ id: params.id, input: body }),
+      reply: created('Operator message sent'),
+    },
+    {
+      method: 'POST',
+      path: `/${path}/:id/handback`,
+      document: documents.handBack,
+      variables: ({ params }) => ({ id: params.id }),
+      reply: ok('Handed back: the assistant answers again'),
+    },
+  ];
+}
+
+const feedbackFilter = ({ query }: RouteInput) => ({
+  rating: text(query, 'rating'),
+  assistantId: text(query, 'assistant_id'),
+  since: text(query, 'since'),
+});
+
 export const routes: Route[] = [
   {
     method: 'POST',
@@ -165,6 +236,7 @@ export const routes: Route[] = [
       ...page(input),
       assistantId: text(input.query, 'assistant_id'),
       visitorId: text(input.query, 'visitor_id'),
+      handoff: text(input.query, 'handoff'),
     }),
     reply: ok('Sessions retrieved'),
   },
@@ -200,6 +272,8 @@ export const routes: Route[] = [
     reply: created('Message sent and reply generated'),
   },
 
+  ...threadRoutes('sessions'),
+
   {
     method: 'GET',
     path: '/conversations',
@@ -208,6 +282,7 @@ export const routes: Route[] = [
       ...page(input),
       customerId: text(input.query, 'customer_id'),
       assistantId: text(input.query, 'assistant_id'),
+      handoff: text(input.query, 'handoff'),
     }),
     reply: ok('Conversations retrieved'),
   },
@@ -245,6 +320,65 @@ export const routes: Route[] = [
     streamDocument: op.RestStreamConversationMessageDocument,
     variables: ({ params, body }) => ({ id: params.id, input: body }),
     reply: created('Message sent and reply generated'),
+  },
+
+  ...threadRoutes('conversations'),
+
+  {
+    method: 'GET',
+    path: '/feedback',
+    document: op.RestListFeedbackDocument,
+    variables: (input) => ({ ...page(input), ...feedbackFilter(input) }),
+    reply: ok('Feedback retrieved'),
+  },
+  {
+    method: 'GET',
+    path: '/feedback/export',
+    document: op.RestExportFeedbackDocument,
+    ndjson: { filename: 'feedback.ndjson' },
+    variables: feedbackFilter,
+    reply: ok('Feedback exported'),
+  },
+
+  {
+    method: 'POST',
+    path: '/webhooks',
+    document: op.RestCreateWebhookDocument,
+    body: true,
+    variables: ({ body }) => ({ input: body }),
+    reply: ({ result }: op.RestCreateWebhookMutation) => ({
+      status: 201,
+      detail: 'Webhook created; keep its secret now, it is not shown again',
+      data: { ...result.webhook, secret: result.secret },
+    }),
+  },
+  {
+    method: 'GET',
+    path: '/webhooks',
+    document: op.RestListWebhooksDocument,
+    variables: page,
+    reply: ok('Webhooks retrieved'),
+  },
+  {
+    method: 'GET',
+    path: '/webhooks/:id',
+    document: op.RestGetWebhookDocument,
+    variables: ({ params }) => ({ id: params.id }),
+    reply: ok('Webhook retrieved'),
+  },
+  {
+    method: 'DELETE',
+    path: '/webhooks/:id',
+    document: op.RestDeleteWebhookDocument,
+    variables: ({ params }) => ({ id: params.id }),
+    reply: deleted('Webhook deleted; deliveries not yet sent to it are dropped'),
+  },
+  {
+    method: 'GET',
+    path: '/webhooks/:id/deliveries',
+    document: op.RestListWebhookDeliveriesDocument,
+    variables: (input) => ({ id: input.params.id, ...page(input), status: text(input.query, 'status') }),
+    reply: (data: op.RestListWebhookDeliveriesQuery) => ({ status: 200, detail: 'Deliveries retrieved', data: data.webhook.result }),
   },
 
   ...knowledgeRoutes('files'),

@@ -31,7 +31,12 @@ const MessageCompleted = builder.objectRef<Event<'completed'>>('MessageCompleted
   description: 'The reply was stored: complete, or incomplete when it was cut short.',
   fields: (t) => ({
     userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }),
-    assistantMessage: t.field({ type: MessageRef, resolve: (e) => e.assistantMessage }),
+    assistantMessage: t.field({
+      type: MessageRef,
+      nullable: true,
+      description: 'Null while a person answers the thread (handoff): the model was not asked.',
+      resolve: (e) => e.assistantMessage,
+    }),
   }),
 });
 
@@ -44,15 +49,31 @@ const MessageFailed = builder.objectRef<Event<'failed'>>('MessageFailed').implem
   }),
 });
 
+const OperatorMessage = builder.objectRef<Event<'operator'>>('OperatorMessage').implement({
+  description: 'A person who took over the thread wrote a message (role operator).',
+  fields: (t) => ({ message: t.field({ type: MessageRef, resolve: (e) => e.message }) }),
+});
+
+const HandoffChanged = builder.objectRef<Event<'handoff'>>('HandoffChanged').implement({
+  description: 'The thread was handed to a person (requested), taken over (active) or handed back (none).',
+  fields: (t) => ({
+    state: t.exposeString('state'),
+    operator: t.exposeString('operator', { nullable: true }),
+    reason: t.exposeString('reason', { nullable: true }),
+  }),
+});
+
 const typeNames = {
   received: 'MessageReceived',
   delta: 'MessageDelta',
   completed: 'MessageCompleted',
   failed: 'MessageFailed',
+  operator: 'OperatorMessage',
+  handoff: 'HandoffChanged',
 } as const;
 
 const ChatEventRef = builder.unionType('ChatEvent', {
-  types: [MessageReceived, MessageDelta, MessageCompleted, MessageFailed],
+  types: [MessageReceived, MessageDelta, MessageCompleted, MessageFailed, OperatorMessage, HandoffChanged],
   resolveType: (event) => typeNames[(event as ChatEvent).kind],
 });
 

@@ -51,7 +51,7 @@ builder.queryFields((t) => ({
     type: ConversationPage,
     authScopes: { apiKey: true },
     description: 'Conversations, newest first.',
-    args: { ...pageArgs, customerId: t.arg.string(), assistantId: t.arg.id() },
+    args: { ...pageArgs, customerId: t.arg.string(), assistantId: t.arg.id(), handoff: t.arg.string({ description: 'Only conversations in this handoff state: none, requested or active.' }) },
     resolve: (_root, args, ctx) =>
       ctx.services.conversations.list(ctx.viewer!, {
         ...args,

@@ -9,5 +9,8 @@ import './conversation.ts';
 import './chat-stream.ts';
 import './knowledge.ts';
 import './knowledge-search.ts';
+import './handoff.ts';
+import './feedback.ts';
+import './webhook.ts';
 
 export const schema = builder.toSchema();

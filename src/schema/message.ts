@@ -36,7 +36,7 @@ const UsageRef = builder.objectRef<MessageRow>('Usage').implement({
 export const MessageRef = builder.prismaObject('Message', {
   fields: (t) => ({
     id: t.exposeID('id'),
-    role: t.exposeString('role', { description: 'user or assistant; system for instructions that an OpenAI-compatible client sent with its history.' }),
+    role: t.exposeString('role', { description: 'user or assistant; operator for a person who took over the thread (handoff); system for instructions that an OpenAI-compatible client sent with its history.' }),
     content: t.exposeString('content'),
     status: t.exposeString('status', {
       description: 'complete; streaming (being generated: its content so far, saved about every second); incomplete (the reply was cut short, its content is what was generated); failed (no reply).',
@@ -59,11 +59,16 @@ export const SendMessageInput = builder.inputType('SendMessageInput', {
 });
 
 export const SendMessagePayload = builder
-  .objectRef<{ userMessage: MessageRow; assistantMessage: MessageRow }>('SendMessagePayload')
+  .objectRef<{ userMessage: MessageRow; assistantMessage: MessageRow | null }>('SendMessagePayload')
   .implement({
     fields: (t) => ({
       userMessage: t.field({ type: MessageRef, resolve: (p) => p.userMessage }),
-      assistantMessage: t.field({ type: MessageRef, resolve: (p) => p.assistantMessage }),
+      assistantMessage: t.field({
+        type: MessageRef,
+        nullable: true,
+        description: 'Null while a person answers the thread (handoff): the message is stored and the model is not asked.',
+        resolve: (p) => p.assistantMessage,
+      }),
     }),
   });
 

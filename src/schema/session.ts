@@ -46,7 +46,7 @@ builder.queryFields((t) => ({
     type: SessionPage,
     authScopes: { apiKey: true },
     description: 'Sessions, newest first.',
-    args: { ...pageArgs, assistantId: t.arg.id(), visitorId: t.arg.string() },
+    args: { ...pageArgs, assistantId: t.arg.id(), visitorId: t.arg.string(), handoff: t.arg.string({ description: 'Only sessions in this handoff state: none, requested or active.' }) },
     resolve: (_root, args, ctx) =>
       ctx.services.sessions.list(ctx.viewer!, { ...args, assistantId: args.assistantId == null ? null : String(args.assistantId) }),
   }),

@@ -13,10 +13,14 @@ export type ChatEvent =
   | { kind: 'received'; userMessage: MessageRow }
   /** A piece of the reply, in order. */
   | { kind: 'delta'; userMessageId: string; delta: string }
-  /** The reply was stored (status complete or incomplete). */
-  | { kind: 'completed'; userMessage: MessageRow; assistantMessage: MessageRow }
+  /** The reply was stored (status complete or incomplete); no reply (null) while a person answers the thread. */
+  | { kind: 'completed'; userMessage: MessageRow; assistantMessage: MessageRow | null }
   /** No reply could be generated; the user's message is stored. */
-  | { kind: 'failed'; userMessage: MessageRow; code: string; detail: string };
+  | { kind: 'failed'; userMessage: MessageRow; code: string; detail: string }
+  /** A person who took over the thread wrote a message. */
+  | { kind: 'operator'; message: MessageRow }
+  /** The thread was handed to a person, taken over, or handed back. */
+  | { kind: 'handoff'; state: string; operator: string | null; reason: string | null };
 
 export type ChatEventBus = {
   publish(threadId: string, event: ChatEvent): void;
@@ -25,8 +29,8 @@ export type ChatEventBus = {
 
 /** Messages that went through Redis arrive as JSON: their dates are strings again. */
 function reviveDates(event: ChatEvent): ChatEvent {
-  const revive = (message: MessageRow) =>
-    typeof message.createdAt === 'string' ? { ...message, createdAt: new Date(message.createdAt) } : message;
+  const revive = <M extends MessageRow | null>(message: M): M =>
+    message && typeof message.createdAt === 'string' ? { ...message, createdAt: new Date(message.createdAt) } : message;
   switch (event.kind) {
     case 'received':
       return { ...event, userMessage: revive(event.userMessage) };
@@ -34,6 +38,8 @@ function reviveDates(event: ChatEvent): ChatEvent {
       return { ...event, userMessage: revive(event.userMessage), assistantMessage: revive(event.assistantMessage) };
     case 'failed':
       return { ...event, userMessage: revive(event.userMessage) };
+    case 'operator':
+      return { ...event, message: revive(event.message) };
     default:
       return event;
   }

@@ -61,6 +61,8 @@ export type ChatDeps = {
   defaultModel: string;
   /** The largest context window asked of Ollama (num_ctx), whatever the model could take. */
   maxContextLength: number;
+  /** Told of every reply stored (complete or incomplete), after its watchers: webhooks hear of it from here. */
+  onReply?: (reply: { organizationId: string; assistantId: string; userMessage: Message; assistantMessage: Message }) => void;
   /** Finds the knowledge-base passages that answer a message (only relevant ones, best first). */
   retrieve: (query: { organizationId: string; assistantId: string; question: string; limit: number }) => Promise<{ references: Reference[]; searched: boolean }>;
 };
@@ -108,11 +110,11 @@ function selectReferences(references: Reference[], budgetTokens: number): { pass
 
 const serverStopping = () => new AppError('SERVER_STOPPING', 'The server is stopping; your message was stored. Send it again in a moment.', { retryAfter: 5 });
 
-export function createChatService({ stopping, prisma, llm, events, slots, replies, defaultModel, maxContextLength, retrieve }: ChatDeps) {
+export function createChatService({ stopping, prisma, llm, events, slots, replies, defaultModel, maxContextLength, retrieve, onReply }: ChatDeps) {
   async function loadThread(thread: Thread) {
     if (thread.sessionId) {
       const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true } });
-      return { organizationId: session.organizationId, assistant: session.assistant, locale: session.locale, traits: null };
+      return { organizationId: session.organizationId, assistant: session.assistant, locale: session.locale, traits: null, handoff: session.handoffState };
     }
     const conversation = await prisma.conversation.findUniqueOrThrow({
       where: { id: thread.conversationId },
@@ -133,6 +135,7 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
       assistant: conversation.assistant,
       locale: conversation.locale,
       traits: (context?.traits ?? null) as Record<string, unknown> | null,
+      handoff: conversation.handoffState,
     };
   }
 
@@ -155,6 +158,18 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
       if (signal?.aborted) throw new AppError('BAD_REQUEST', 'The request was cancelled while it waited for a reply slot.');
       throw error;
     }
+  }
+
+  async function personAnswers(thread: Thread, organizationId: string, data: z.output<typeof sendSchema>, options: SendOptions) {
+    const userMessage = await prisma.message.create({
+      data: { ...thread, organizationId, role: 'user', content: data.content, metadata: (data.metadata ?? {}) as Prisma.InputJsonObject },
+    });
+    const received: ChatEvent = { kind: 'received', userMessage };
+    options.onEvent?.(received);
+    events.publish(threadId(thread), received);
+    // Watchers learn that no reply is coming (the operator answers in a message of their own).
+    events.publish(threadId(thread), { kind: 'completed', userMessage, assistantMessage: null });
+    return { userMessage, assistantMessage: null, interruption: undefined };
   }
 
   return {
@@ -195,7 +210,9 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
       const started = performance.now();
       // The client leaving, or the server stopping, ends the wait and the generation alike.
       const signal = stopping && options.signal ? AbortSignal.any([options.signal, stopping]) : (options.signal ?? stopping);
-      const { organizationId, assistant, locale, traits } = await loadThread(thread);
+      const { organizationId, assistant, locale, traits, handoff } = await loadThread(thread);
+      // A person answers this thread (src/services/handoff.ts): the message is stored and shown, the model is not asked.
+      if (handoff === 'active') return personAnswers(thread, organizationId, data, options);
       // A full queue refuses before anything is stored: the client retries the message whole.
       const slot = slots.acquire(organizationId, signal);
       slot.catch(() => {}); // awaited below; this only keeps a rejection from going unhandled meanwhile
@@ -312,6 +329,7 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
           throw error;
         }
         emit({ kind: 'completed', userMessage, assistantMessage });
+        onReply?.({ organizationId, assistantId: assistant.id, userMessage, assistantMessage });
         // A model that failed mid-reply: the partial reply is stored as incomplete;
         // streams end with this error rather than presenting the reply as done.
         const interruption = failure

@@ -8,7 +8,7 @@
 // in its conversations. The cost is storing the history again per request.
 import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
-import { invalid } from '../errors.ts';
+import { AppError, invalid } from '../errors.ts';
 import { MESSAGE_MAX_CHARS, type ChatService, type SendOptions } from './chat.ts';
 import type { ConversationService } from './conversation.ts';
 import { parseInput, requiredText } from './validation.ts';
@@ -85,7 +85,9 @@ export function createCompletionService({
         });
       }
       const sent = await chat.send({ conversationId: conversation.id }, { content: last.content, metadata: { channel: data.channel } }, options);
-      return { conversation, ...sent };
+      // A conversation created a moment ago has no person answering it, so the model always replies.
+      if (!sent.assistantMessage) throw new AppError('CONFLICT', 'A person answers this conversation; the model was not asked.');
+      return { conversation, ...sent, assistantMessage: sent.assistantMessage };
     },
   };
 }

@@ -9,6 +9,7 @@ import { activeAssistant } from './session.ts';
 import type { UserContextService } from './user-context.ts';
 import { isUuid, jsonObject, languageTag, parseInput, findPage, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
+import { assertHandoffState } from './handoff-state.ts';
 
 export type Conversation = Prisma.ConversationGetPayload<object>;
 
@@ -39,13 +40,15 @@ export function createConversationService(deps: {
   return {
     get,
 
-    async list(viewer: Viewer, args: PageArgs & { customerId?: string | null; assistantId?: string | null }): Promise<Page<Conversation>> {
+    async list(viewer: Viewer, args: PageArgs & { customerId?: string | null; assistantId?: string | null; handoff?: string | null }): Promise<Page<Conversation>> {
+      assertHandoffState(args.handoff);
       // An assistant id that is not a UUID matches nothing.
       if (args.assistantId && !isUuid(args.assistantId)) return findPage(args, async () => [], async () => 0);
       const where: Prisma.ConversationWhereInput = {
         organizationId: viewer.organizationId,
         ...(args.customerId ? { customerId: args.customerId } : {}),
         ...(args.assistantId ? { assistantId: args.assistantId } : {}),
+        ...(args.handoff ? { handoffState: args.handoff } : {}),
       };
       return findPage(
         args,

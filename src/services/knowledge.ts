@@ -38,6 +38,8 @@ export type KnowledgeDeps = {
   /** Cosine similarity from which a passage counts as relevant (depends on the embedding model). */
   minSimilarity: number;
   limits: KnowledgeLimits;
+  /** Told when a source's processing ends for good, ready or failed (webhooks hear of it from here). */
+  onSettled?: (sourceId: string) => void;
 };
 
 /** Passages embedded per request to Ollama. */
@@ -99,7 +101,7 @@ function embeddingText(passage: { heading: string; content: string }): string {
   return passage.heading ? `${passage.heading}\n${passage.content}` : passage.content;
 }
 
-export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimilarity, limits }: KnowledgeDeps) {
+export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimilarity, limits, onSettled = () => {} }: KnowledgeDeps) {
   const vectors = createVectorIndex(prisma);
   const upkeep = createPassageUpkeep(prisma);
   let embeddingsDownUntil = 0;
@@ -451,9 +453,14 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
             ? (error as Error).message
             : `Processing failed unexpectedly${job.attempts < MAX_ATTEMPTS ? '; it will be retried shortly' : ` ${MAX_ATTEMPTS} times; it will not be retried on its own`}.`,
         });
+        // Failed for good: a known failure, or the last attempt; otherwise a retry follows.
+        if (known || job.attempts >= MAX_ATTEMPTS) onSettled(source.id);
         if (!known) throw error;
       }
-      if (changed) upkeep.passagesChanged(changed);
+      if (changed) {
+        upkeep.passagesChanged(changed);
+        onSettled(source.id);
+      }
     },
 
     /** The job handler that embeds an indexed source's passages again (see queueCatchUp), a batch at a time. */
@@ -502,7 +509,8 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     async gaveUp(job: Job, reason: string) {
       // An embed job given up leaves its source as it was: indexed, found by its words.
       if (!job.sourceId || job.kind !== 'ingest') return;
-      await prisma.knowledgeSource.updateMany({ where: { id: job.sourceId, status: { in: ['pending', 'processing'] } }, data: { status: 'failed', error: reason } });
+      const { count } = await prisma.knowledgeSource.updateMany({ where: { id: job.sourceId, status: { in: ['pending', 'processing'] } }, data: { status: 'failed', error: reason } });
+      if (count > 0) onSettled(job.sourceId);
     },
 
     /** Resolves once background upkeep of the passage table is done (see createPassageUpkeep). */

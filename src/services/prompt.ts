@@ -4,6 +4,11 @@
 import { defuse } from './untrusted-text.ts';
 
 export type ChatTurn = { role: 'system' | 'user' | 'assistant'; content: string };
+/** A stored turn: "operator" is a person of the organization who answered during a handoff. */
+export type HistoryTurn = { role: ChatTurn['role'] | 'operator'; content: string };
+
+/** Marks an operator's turn, so the model tells a person's words from its own. */
+export const OPERATOR_PREFIX = '[Written by a person from the support team] ';
 
 export type Persona = {
   name: string;
@@ -24,7 +29,7 @@ export type PromptInput = {
   /** Whether the organization had knowledge to search (so that finding nothing means something). */
   knowledgeSearched?: boolean;
   /** Earlier turns, oldest first. */
-  history: ChatTurn[];
+  history: HistoryTurn[];
   message: string;
   /** The model's context window in tokens. */
   contextLength: number;
@@ -60,7 +65,8 @@ export function systemPrompt({
   traits,
   passages = [],
   knowledgeSearched = false,
-}: Pick<PromptInput, 'persona' | 'locale' | 'traits' | 'passages' | 'knowledgeSearched'>): string {
+  history = [],
+}: Pick<PromptInput, 'persona' | 'locale' | 'traits' | 'passages' | 'knowledgeSearched'> & { history?: HistoryTurn[] }): string {
   const language = locale || persona.language || 'en';
   const lines = [
     `You are ${persona.name}, an assistant of this organization.${persona.description ? ` ${persona.description}` : ''}`,
@@ -70,6 +76,10 @@ export function systemPrompt({
       ? `Your tasks: ${persona.defaultTasks.map((task) => task.replaceAll('_', ' ')).join('; ')}.`
       : '',
     'If you do not know the answer, say so plainly rather than inventing one.',
+    history.some((turn) => turn.role === 'operator')
+      ? `Earlier replies that begin with "${OPERATOR_PREFIX.trim()}" were written by a person who took over this chat; ` +
+        'carry on from them and keep to what they promised. Do not begin your own replies that way.'
+      : '',
   ];
   if (traits && Object.keys(traits).length > 0) {
     lines.push(
@@ -107,6 +117,15 @@ export function systemPrompt({
   return lines.filter(Boolean).join('\n');
 }
 
+/**
+ * Operators answered on the assistant's side of the chat: the model sees their
+ * turns as its own, marked, so that it carries on from what the person said
+ * (and models know no "operator" role).
+ */
+function asModelTurn(turn: HistoryTurn): ChatTurn {
+  return turn.role === 'operator' ? { role: 'assistant', content: `${OPERATOR_PREFIX}${turn.content}` } : (turn as ChatTurn);
+}
+
 /** The messages sent to the model, and how many history turns fitted. */
 export function buildPrompt(input: PromptInput): { messages: ChatTurn[]; historyUsed: number } {
   const system = systemPrompt(input);
@@ -115,10 +134,11 @@ export function buildPrompt(input: PromptInput): { messages: ChatTurn[]; history
   const kept: ChatTurn[] = [];
   // Newest first, so the turns closest to the new message survive trimming.
   for (let i = input.history.length - 1; i >= 0; i--) {
-    const cost = estimateTokens(input.history[i].content);
+    const turn = asModelTurn(input.history[i]);
+    const cost = estimateTokens(turn.content);
     if (cost > budget) break;
     budget -= cost;
-    kept.unshift(input.history[i]);
+    kept.unshift(turn);
   }
   return {
     messages: [{ role: 'system', content: system }, ...kept, { role: 'user', content: input.message }],

@@ -17,6 +17,10 @@ import { createOrganizationService } from './organization.ts';
 import { createSessionService } from './session.ts';
 import { createUserContextService } from './user-context.ts';
 import { createWidgetTokenService } from './widget-token.ts';
+import { createFeedbackService } from './feedback.ts';
+import { createHandoffService } from './handoff.ts';
+import { createWebhookEvents } from './webhook-events.ts';
+import { createWebhookService } from './webhooks.ts';
 
 export type ServiceDeps = {
   prisma: PrismaClient;
@@ -33,6 +37,8 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
   const assistants = createAssistantService({ prisma });
   const userContexts = createUserContextService({ prisma });
   const jobs = createJobQueue({ prisma });
+  const webhooks = createWebhookService({ prisma, allowHosts: config.webhookAllowHosts });
+  const webhookEvents = createWebhookEvents({ prisma, webhooks });
   const knowledge = createKnowledgeService({
     prisma,
     jobs,
@@ -40,6 +46,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     embedModel: config.ollamaEmbedModel,
     minSimilarity: config.knowledgeMinSimilarity,
     limits: { uploadMaxBytes: config.uploadMaxBytes, maxPages: config.knowledgeMaxPages, allowHosts: config.knowledgeUrlAllowHosts },
+    onSettled: webhookEvents.sourceSettled,
   });
   const generation = createGenerationSlots({
     concurrency: config.maxConcurrentGenerations,
@@ -59,6 +66,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     defaultModel: config.ollamaModel,
     maxContextLength: config.ollamaContextLength,
     retrieve: knowledge.retrieve,
+    onReply: webhookEvents.replyStored,
   });
   return {
     /** Replies being generated, saved as they grow; closed with the app (a last save). */
@@ -80,6 +88,11 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
       retrieve: knowledge.retrieve as Retrieve,
     }),
     chat,
+    webhooks,
+    /** Events being queued for webhooks; settled before the database closes. */
+    webhookEvents,
+    feedback: createFeedbackService({ prisma, webhooks }),
+    handoff: createHandoffService({ prisma, events, webhooks }),
     completions: createCompletionService({ prisma, conversations, chat }),
   };
 }

@@ -6,6 +6,7 @@ import { AppError, notFound } from '../errors.ts';
 import type { AssistantService } from './assistant.ts';
 import { findPage, isUuid, jsonObject, languageTag, parseInput, requiredText, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
+import { assertHandoffState } from './handoff-state.ts';
 
 export type Session = Prisma.SessionGetPayload<object>;
 
@@ -41,13 +42,15 @@ export function createSessionService({ prisma, assistants }: { prisma: PrismaCli
   return {
     get,
 
-    async list(viewer: Viewer, args: PageArgs & { assistantId?: string | null; visitorId?: string | null }): Promise<Page<Session>> {
+    async list(viewer: Viewer, args: PageArgs & { assistantId?: string | null; visitorId?: string | null; handoff?: string | null }): Promise<Page<Session>> {
+      assertHandoffState(args.handoff);
       // An assistant id that is not a UUID matches nothing.
       if (args.assistantId && !isUuid(args.assistantId)) return findPage(args, async () => [], async () => 0);
       const where: Prisma.SessionWhereInput = {
         ...visible(viewer),
         ...(args.assistantId ? { assistantId: args.assistantId } : {}),
         ...(args.visitorId ? { visitorId: args.visitorId } : {}),
+        ...(args.handoff ? { handoffState: args.handoff } : {}),
       };
       return findPage(
         args,
