@@ -1,5 +1,6 @@
 import { AssistantRef } from './assistant.ts';
 import { builder } from './builder.ts';
+import { messagesOf } from './message-pages.ts';
 import { MessagePage, SendMessageInput, SendMessagePayload } from './message.ts';
 import { pageArgs, pageRef } from './page.ts';
 import { UserContextRef } from './user-context.ts';
@@ -22,7 +23,7 @@ export const ConversationRef = builder.prismaObject('Conversation', {
       type: MessagePage,
       description: 'Messages, oldest first.',
       args: pageArgs,
-      resolve: (conversation, args, ctx) => ctx.services.chat.listMessages({ conversationId: conversation.id }, args),
+      resolve: (conversation, args, ctx) => messagesOf(ctx, conversation, 'conversationId', args),
     }),
   }),
 });

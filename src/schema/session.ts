@@ -1,5 +1,6 @@
 import { AssistantRef } from './assistant.ts';
 import { builder } from './builder.ts';
+import { messagesOf } from './message-pages.ts';
 import { MessagePage, SendMessageInput, SendMessagePayload } from './message.ts';
 import { pageArgs, pageRef } from './page.ts';
 
@@ -18,7 +19,7 @@ export const SessionRef = builder.prismaObject('Session', {
       type: MessagePage,
       description: 'Messages, oldest first.',
       args: pageArgs,
-      resolve: (session, args, ctx) => ctx.services.chat.listMessages({ sessionId: session.id }, args),
+      resolve: (session, args, ctx) => messagesOf(ctx, session, 'sessionId', args),
     }),
   }),
 });

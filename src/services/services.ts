@@ -8,6 +8,7 @@ import { createChatEventBus, type ChatEventBus } from './chat-events.ts';
 import { createChatService } from './chat.ts';
 import { createCompletionService } from './completion.ts';
 import { createGenerationSlots } from './generation-slots.ts';
+import { createMessagePages } from './message-pages.ts';
 import { createStreamingReplies } from './streaming-replies.ts';
 import { createJobQueue } from './jobs.ts';
 import { createKnowledgeService } from './knowledge.ts';
@@ -88,6 +89,8 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
       retrieve: knowledge.retrieve as Retrieve,
     }),
     chat,
+    /** Pages of many threads' messages at once, for nested GraphQL lists. */
+    messagePages: createMessagePages({ prisma, replies }),
     webhooks,
     /** Events being queued for webhooks; settled before the database closes. */
     webhookEvents,
