@@ -1,7 +1,7 @@
 // Builds the whole gateway from its dependencies: the services, the Yoga
 // instance every surface runs its operations through, and one edge (CORS,
-// admission, rate-limit headers) in front of GraphQL, the REST API, the
-// OpenAI-compatible API, the MCP server and the index routes, plus GraphQL
+// admission, rate-limit headers) in front of GraphQL, the REST API and its
+// reference (OpenAPI and a docs page), the OpenAI-compatible API, the MCP server and the index routes, plus GraphQL
 // over WebSocket on the same server.
 import type { Server } from 'node:http';
 import { createServerAdapter } from '@whatwg-node/server';
@@ -22,6 +22,7 @@ import { createLlm, type Llm } from './llm/ollama.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { mcpSurface } from './mcp/surface.ts';
 import { openAiSurface } from './openai/surface.ts';
+import { docsSurface } from './openapi/surface.ts';
 import { restSurface } from './rest/handler.ts';
 import { createChatEventBus } from './services/chat-events.ts';
 import { startJobWorker } from './services/jobs.ts';
@@ -70,6 +71,8 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
   const bodyLimits = { bodyMaxBytes: config.bodyMaxBytes, uploadMaxBytes: config.uploadMaxBytes };
   const surfaces = [
     graphqlSurface({ yoga, ...bodyLimits }),
+    // Before the REST API, whose prefix its paths share.
+    docsSurface(),
     restSurface({ yoga, ...bodyLimits }),
     openAiSurface({ services, bodyMaxBytes: config.bodyMaxBytes }),
     mcpSurface({ services, bodyMaxBytes: config.bodyMaxBytes }),

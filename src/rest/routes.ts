@@ -28,6 +28,18 @@ export type Route = {
   bare?: boolean;
   /** The subscription that answers with server-sent events when the client sends Accept: text/event-stream. */
   streamDocument?: TypedDocumentNode<any, any>;
+  /**
+   * What the OpenAPI document (GET /api/v1/openapi.json) cannot read from the
+   * route itself; everything else there is derived from the route and its operation.
+   */
+  openapi?: {
+    /** Instead of the one made from the operation's name. */
+    summary?: string;
+    /** Added to the root field's description. */
+    description?: string;
+    /** Refusals beyond those every route of its kind may answer (401, 429, 400/413/415/422 with a body, 404 for a record, 503 for a reply). */
+    errors?: number[];
+  };
 };
 
 /** Query parameters arrive as text; numbers and booleans are converted when they look like one, otherwise GraphQL reports the field. */
@@ -173,6 +185,7 @@ export const routes: Route[] = [
     path: '/sessions',
     document: op.RestCreateSessionDocument,
     body: true,
+    openapi: { errors: [409] },
     variables: ({ body }) => ({ input: body }),
     reply: created('Session created'),
   },
@@ -216,6 +229,7 @@ export const routes: Route[] = [
     path: '/conversations',
     document: op.RestCreateConversationDocument,
     body: true,
+    openapi: { errors: [409] },
     variables: ({ body }) => ({ input: body }),
     reply: created('Conversation created'),
   },
