@@ -150,7 +150,8 @@ export function selectionSchema(
     }
   };
   add(selectionSet, parent, true);
-  return { type: 'object', properties, required };
+  // GraphQL answers with exactly the fields selected.
+  return { type: 'object', properties, required, additionalProperties: false };
 }
 
 function fieldSchema(

@@ -100,7 +100,7 @@ export function restOperation(route: Route, schema: GraphQLSchema, registry: Sch
   const bodyFields: Array<{ name: string; schema: JsonSchema; required: boolean }> = [];
   let wholeBody: JsonSchema | null = null;
   /** Enums the route fixes (kind: file), by enum name, so that the sample result has them too. */
-  const fixed = new Map<string, unknown>();
+  const fixed = new Map<string, unknown>(Object.entries(route.openapi?.enums ?? {}));
   const fixedNotes: string[] = [];
   for (const [variable, source] of sources) {
     if (source.from === 'fixed') {

@@ -120,6 +120,7 @@ function schemaOf(value: unknown, { leaves, objects }: Sample): JsonSchema {
       type: 'object',
       properties: Object.fromEntries(entries.map(([key, item]) => [key, schemaOf(item, { leaves, objects } as Sample)])),
       required: entries.map(([key]) => key),
+      additionalProperties: false,
     };
   }
   // A value the route sets itself.

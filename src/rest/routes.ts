@@ -39,6 +39,8 @@ export type Route = {
     description?: string;
     /** Refusals beyond those every route of its kind may answer (401, 429, 400/413/415/422 with a body, 404 for a record, 503 for a reply). */
     errors?: number[];
+    /** Enum values every result of the route has where its variables do not say it (the kind of source it adds), by enum name: the reply's shape depends on them. */
+    enums?: Record<string, string>;
   };
 };
 
@@ -266,6 +268,7 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/knowledge/files',
     document: op.RestUploadKnowledgeFileDocument,
+    openapi: { enums: { KnowledgeKind: 'file' } },
     body: 'multipart',
     variables: ({ body }) => ({ input: { ...body, assistantIds: idList(body.assistantIds) } }),
     reply: ({ result }: op.RestUploadKnowledgeFileMutation) =>
@@ -281,6 +284,7 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/knowledge/qa',
     document: op.RestAddKnowledgeQaDocument,
+    openapi: { enums: { KnowledgeKind: 'qa' } },
     body: true,
     variables: ({ body }) => ({ input: body }),
     reply: accepted('Q&A pair accepted; it is being indexed'),
@@ -290,6 +294,7 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/knowledge/urls',
     document: op.RestAddKnowledgeUrlDocument,
+    openapi: { enums: { KnowledgeKind: 'url' } },
     body: true,
     variables: ({ body }) => ({ input: body }),
     reply: accepted('Web page accepted; it is being fetched and indexed'),
@@ -298,6 +303,7 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/knowledge/urls/:id/sync',
     document: op.RestSyncKnowledgeUrlDocument,
+    openapi: { enums: { KnowledgeKind: 'url' } },
     variables: ({ params }) => ({ id: params.id }),
     reply: accepted('The page is being fetched again'),
   },
