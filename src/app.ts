@@ -49,7 +49,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
   const llm = metrics.meter(client);
   const events = createChatEventBus({ redis });
   const stopping = new AbortController();
-  const services = createServices({ prisma: db.prisma, llm, config, events, stopping: stopping.signal });
+  const services = createServices({ prisma: db.prisma, llm, config, events, stopping: stopping.signal, logger });
   const worker = runJobs
     ? startJobWorker({
         queue: services.jobs,
@@ -57,6 +57,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
         onGiveUp: services.knowledge.gaveUp,
         // PGlite's folder is this process's alone (src/db/data-lock.ts).
         exclusiveDatabase: db.kind === 'pglite',
+        logger,
       })
     : null;
   // Replies a killed process left "streaming" become "incomplete" (all of them with PGlite, stale ones with PostgreSQL).
@@ -74,8 +75,8 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
     // Before the REST API, whose prefix its paths share.
     docsSurface(),
     restSurface({ yoga, ...bodyLimits }),
-    openAiSurface({ services, bodyMaxBytes: config.bodyMaxBytes }),
-    mcpSurface({ services, bodyMaxBytes: config.bodyMaxBytes }),
+    openAiSurface({ services, bodyMaxBytes: config.bodyMaxBytes, logger, streamOpened: metrics.streamOpened }),
+    mcpSurface({ services, bodyMaxBytes: config.bodyMaxBytes, logger }),
     indexRoutes({ readiness, metrics, metricsToken: config.metricsToken }),
   ];
   const adapter = createServerAdapter<ServerContext>(createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, metrics, logger }));

@@ -3,6 +3,7 @@
 import type { PrismaClient } from '../../generated/prisma/client.ts';
 import type { Config } from '../config.ts';
 import type { Llm } from '../llm/ollama.ts';
+import { silentLogger, type Logger } from '../log.ts';
 import { createAssistantService } from './assistant.ts';
 import { createChatEventBus, type ChatEventBus } from './chat-events.ts';
 import { createChatService } from './chat.ts';
@@ -26,9 +27,11 @@ export type ServiceDeps = {
   events?: ChatEventBus;
   /** Aborted when the server stops (replies in progress end as incomplete). */
   stopping?: AbortSignal;
+  /** Where background failures and degraded modes are told (the knowledge base, saving replies); silent when absent. */
+  logger?: Logger;
 };
 
-export function createServices({ prisma, llm, config, events = createChatEventBus(), stopping }: ServiceDeps) {
+export function createServices({ prisma, llm, config, events = createChatEventBus(), stopping, logger = silentLogger }: ServiceDeps) {
   const organizations = createOrganizationService({ prisma, defaultRateLimit: config.rateLimitPerHour });
   const assistants = createAssistantService({ prisma });
   const userContexts = createUserContextService({ prisma });
@@ -40,6 +43,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     embedModel: config.ollamaEmbedModel,
     minSimilarity: config.knowledgeMinSimilarity,
     limits: { uploadMaxBytes: config.uploadMaxBytes, maxPages: config.knowledgeMaxPages, allowHosts: config.knowledgeUrlAllowHosts },
+    logger,
   });
   const generation = createGenerationSlots({
     concurrency: config.maxConcurrentGenerations,
@@ -47,7 +51,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     perOrganization: config.maxGenerationsPerOrganization,
     queuePerOrganization: config.generationQueuePerOrganization,
   });
-  const replies = createStreamingReplies({ prisma });
+  const replies = createStreamingReplies({ prisma, logger });
   const conversations = createConversationService({ prisma, assistants, userContexts });
   const chat = createChatService({
     stopping,
