@@ -89,6 +89,23 @@ describe('GET /api/v1/openapi.json', () => {
     expect(operation.responses['201'].description).toBe('Assistant cloned');
     expect(operation.responses['201'].content['application/json'].schema.properties.data.properties.default_tasks).toBeDefined();
     expect(operation.responses['404']).toEqual({ $ref: '#/components/responses/Error404' });
+    // Query parameters are named as the route reads them, typed and described by the argument they feed.
+    const history: Route = {
+      method: 'GET',
+      path: '/sessions/:id/history',
+      document: op.RestListSessionMessagesDocument,
+      variables: ({ params, query }) => ({ id: params.id, limit: query.get('page_size') ?? undefined }),
+      reply: (data) => ({ status: 200, detail: 'History', data: data.session.result }),
+    };
+    const listed = (buildOpenApiDocument([...routes, history]) as any).paths['/api/v1/sessions/{id}/history'].get;
+    expect(listed.parameters).toContainEqual({
+      name: 'page_size',
+      in: 'query',
+      required: false,
+      schema: { type: 'integer', format: 'int32' },
+      description: 'Page size, 1 to 100 (default 20).',
+    });
+    expect(Object.keys(listed.responses['200'].content['application/json'].schema.properties.data.properties)).toEqual(['items', 'total', 'limit', 'offset']);
     const without = buildOpenApiDocument(routes.filter((route) => route.path !== '/contexts/:key')) as any;
     expect(without.paths['/api/v1/contexts/{key}']).toBeUndefined();
   });

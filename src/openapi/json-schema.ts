@@ -6,10 +6,12 @@
 import {
   getNamedType,
   isEnumType,
-  isInputObjectType,
+  isInterfaceType,
   isListType,
   isNonNullType,
+  isObjectType,
   isScalarType,
+  isUnionType,
   Kind,
   typeFromAST,
   type FieldNode,
@@ -20,9 +22,6 @@ import {
   type GraphQLSchema,
   type SelectionSetNode,
   type TypeNode,
-  isObjectType,
-  isInterfaceType,
-  isUnionType,
 } from 'graphql';
 import { snakeCase } from '../rest/envelope.ts';
 

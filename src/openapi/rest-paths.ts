@@ -5,24 +5,24 @@
 // them, security from the root field's auth scopes, and the refusals a route
 // of its kind can answer. A route added to the table appears here by itself.
 import {
+  getNamedType,
+  isEnumType,
+  isInputObjectType,
   Kind,
   typeFromAST,
-  type VariableDefinitionNode,
-  type GraphQLInputType,
-  type GraphQLNamedType,
-  type NamedTypeNode,
   type ArgumentNode,
   type DocumentNode,
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLField,
+  type GraphQLInputType,
+  type GraphQLNamedType,
   type GraphQLObjectType,
   type GraphQLSchema,
+  type NamedTypeNode,
   type OperationDefinitionNode,
   type SelectionSetNode,
-  getNamedType,
-  isEnumType,
-  isInputObjectType,
+  type VariableDefinitionNode,
 } from 'graphql';
 import { EVENT_STREAM_FORMAT } from '../rest/event-stream.ts';
 import { REST_PREFIX } from '../rest/handler.ts';
@@ -128,7 +128,7 @@ export function restOperation(route: Route, schema: GraphQLSchema, registry: Sch
   }
 
   const resultSchema = selectionSchema(root, operation.selectionSet, fragments, schema, registry);
-  const reply = probeReply(route, resultSchema, registry, fixed);
+  const reply = probeReply(route, resultSchema, fixed);
 
   const bodySchema: JsonSchema | null =
     wholeBody ??

@@ -6,7 +6,7 @@
 // follows the table as it is, and a mapping the probe cannot follow is an
 // error naming the route (give it metadata) rather than a guess.
 import type { Route } from '../rest/routes.ts';
-import type { JsonSchema, SchemaRegistry } from './json-schema.ts';
+import type { JsonSchema } from './json-schema.ts';
 
 const MARK = '\u0000probe:';
 type Source = 'path' | 'query' | 'body' | 'leaf';
@@ -46,6 +46,19 @@ function containsBody(value: unknown, body: object, seen = new Set<unknown>()): 
   return Object.values(value).some((item) => containsBody(item, body, seen));
 }
 
+/** The one path or query parameter a value is built from (a list split from `?ids=a,b`), if that is all it holds. */
+function builtFrom(value: unknown): { source: 'path' | 'query'; name: string } | null {
+  const marks = new Map<string, { source: Source; name: string }>();
+  const walk = (item: unknown) => {
+    const marked = markOf(item);
+    if (marked) marks.set(`${marked.source}:${marked.name}`, marked);
+    else if (item !== null && typeof item === 'object') Object.values(item).forEach(walk);
+  };
+  walk(value);
+  const [only] = marks.values();
+  return marks.size === 1 && (only.source === 'path' || only.source === 'query') ? (only as { source: 'path' | 'query'; name: string }) : null;
+}
+
 /** Which variable comes from which part of the request. */
 export function probeVariables(route: Route): Map<string, VariableSource> {
   const names = route.path.split('/').filter((part) => part.startsWith(':')).map((part) => part.slice(1));
@@ -64,6 +77,7 @@ export function probeVariables(route: Route): Map<string, VariableSource> {
     else if (marked?.source === 'body') sources.set(variable, { from: 'body-field', name: marked.name });
     else if (containsBody(value, body)) sources.set(variable, { from: 'body' });
     else if (value === null || typeof value !== 'object') sources.set(variable, { from: 'fixed', value });
+    else if (builtFrom(value)) sources.set(variable, { from: builtFrom(value)!.source, name: builtFrom(value)!.name });
     else throw new Error(`${route.method} ${route.path}: the variable $${variable} comes from no parameter the probe can follow`);
   }
   return sources;
@@ -80,7 +94,7 @@ const typesOf = (schema: JsonSchema) => (Array.isArray(schema.type) ? schema.typ
  * them) and enums the route fixes (`fixed`, by enum name: a knowledge route's
  * kind), which take their real value.
  */
-function sample(schema: JsonSchema, registry: SchemaRegistry, fixed: Map<string, unknown>, booleans?: boolean): Sample {
+function sample(schema: JsonSchema, fixed: Map<string, unknown>, booleans?: boolean): Sample {
   const leaves: Sample['leaves'] = [];
   const objects = new WeakMap<object, JsonSchema>();
   const build = (node: JsonSchema, name: string): unknown => {
@@ -137,9 +151,9 @@ export type ProbedReply = { schema: JsonSchema; outcomes: Array<{ status: number
  * sample (for the shape), then with every boolean of the result true and false
  * (for the statuses a flag such as `created` or `duplicate` chooses).
  */
-export function probeReply(route: Route, resultSchema: JsonSchema, registry: SchemaRegistry, fixed: Map<string, unknown>): ProbedReply {
+export function probeReply(route: Route, resultSchema: JsonSchema, fixed: Map<string, unknown>): ProbedReply {
   const run = (booleans?: boolean) => {
-    const probe = sample(resultSchema, registry, fixed, booleans);
+    const probe = sample(resultSchema, fixed, booleans);
     try {
       return { probe, reply: route.reply(probe.value) };
     } catch (error) {
