@@ -288,7 +288,7 @@ describe('GET /api/v1/docs', () => {
       // Rendered by the script (the page itself has only an empty #app): the title, the tags, the first operation.
       const shown = (text: string) => stdout.includes(text);
       expect(shown('Sidebar for Assistant gateway API'), 'the sidebar').toBe(true);
-      for (const tag of ['assistants', 'sessions', 'knowledge', 'openai', 'mcp']) expect(shown(`data-sidebar-id="api-1/tag/${tag}"`), tag).toBe(true);
+      for (const tag of ['assistants', 'sessions', 'knowledge', 'openai-compatible', 'mcp']) expect(shown(`data-sidebar-id="api-1/tag/${tag}"`), tag).toBe(true);
       expect(shown('Create widget token'), 'the first operation').toBe(true);
     },
     120_000,

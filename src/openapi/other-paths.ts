@@ -97,7 +97,7 @@ export function otherPaths(): Record<string, Record<string, unknown>> {
     [`${OPENAI_PREFIX}/models`]: {
       get: {
         operationId: 'listModels',
-        tags: ['openai'],
+        tags: ['OpenAI-compatible'],
         summary: 'List models (the active assistants)',
         description: 'OpenAI-compatible: base URL `http://HOST:PORT/v1`, API key `CLIENT_ID:CLIENT_SECRET`.',
         security: OPENAI_SECURITY,
@@ -107,7 +107,7 @@ export function otherPaths(): Record<string, Record<string, unknown>> {
     [`${OPENAI_PREFIX}/models/{id}`]: {
       get: {
         operationId: 'getModel',
-        tags: ['openai'],
+        tags: ['OpenAI-compatible'],
         summary: 'Get a model (an active assistant)',
         security: OPENAI_SECURITY,
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: "The assistant's id." }],
@@ -117,7 +117,7 @@ export function otherPaths(): Record<string, Record<string, unknown>> {
     [`${OPENAI_PREFIX}/chat/completions`]: {
       post: {
         operationId: 'createChatCompletion',
-        tags: ['openai'],
+        tags: ['OpenAI-compatible'],
         summary: 'Chat with an assistant (OpenAI chat completions)',
         description:
           'Answers as the assistant named by `model`, grounded in the knowledge base. With `stream: true`, `chat.completion.chunk` server-sent events ending with `data: [DONE]`; the chunk with `finish_reason` carries `sources` in its delta. Sampling settings are accepted and left to the assistant.',
@@ -144,7 +144,7 @@ export function otherPaths(): Record<string, Record<string, unknown>> {
     [MCP_PATH]: {
       post: {
         operationId: 'mcp',
-        tags: ['mcp'],
+        tags: ['MCP'],
         summary: 'MCP server (Streamable HTTP, stateless)',
         description:
           'A JSON-RPC message of the Model Context Protocol, answered with JSON. Tools: list_assistants, search_knowledge (passages with their sources) and ask_assistant (a grounded reply with its sources). Point an MCP client at `http://HOST:PORT/mcp` with the API key as headers or as a Bearer token.',
@@ -160,7 +160,7 @@ export function otherPaths(): Record<string, Record<string, unknown>> {
     [GRAPHQL_PATH]: {
       post: {
         operationId: 'graphql',
-        tags: ['graphql'],
+        tags: ['GraphQL'],
         summary: 'GraphQL (queries, mutations, subscriptions over SSE)',
         description: 'The API every REST route runs on. GET in a browser opens GraphiQL; WebSocket (graphql-ws) on the same path. The schema is `schema.graphql` in the repository.',
         security: [{ ApiKeyId: [], ApiKeySecret: [] }, { ApiKeyBearer: [] }, { WidgetToken: [] }],
@@ -174,7 +174,7 @@ export function otherPaths(): Record<string, Record<string, unknown>> {
     '/healthz': {
       get: {
         operationId: 'healthz',
-        tags: ['operations'],
+        tags: ['Operations'],
         summary: 'Liveness: the process serves',
         security: [],
         responses: { '200': json({ type: 'object', properties: { status: { const: 'ok' } } }, 'Serving.') },
@@ -183,7 +183,7 @@ export function otherPaths(): Record<string, Record<string, unknown>> {
     '/readyz': {
       get: {
         operationId: 'readyz',
-        tags: ['operations'],
+        tags: ['Operations'],
         summary: 'Readiness: database, migrations, Ollama and its models',
         security: [],
         responses: {
@@ -195,7 +195,7 @@ export function otherPaths(): Record<string, Record<string, unknown>> {
     '/metrics': {
       get: {
         operationId: 'metrics',
-        tags: ['operations'],
+        tags: ['Operations'],
         summary: 'Prometheus metrics',
         description: 'When METRICS_TOKEN is set, it is required as a Bearer token.',
         security: [{}, { MetricsToken: [] }],
@@ -208,7 +208,7 @@ export function otherPaths(): Record<string, Record<string, unknown>> {
     '/': {
       get: {
         operationId: 'index',
-        tags: ['operations'],
+        tags: ['Operations'],
         summary: 'Where everything is',
         security: [],
         responses: { '200': json({ type: 'object', additionalProperties: { type: 'string' } }, 'The paths of each API.') },

@@ -79,6 +79,9 @@ function securityOf(field: GraphQLField<unknown, unknown>): Array<Record<string,
   return scopes.viewer ? [...apiKey, { WidgetToken: [] }] : apiKey;
 }
 
+/** The route's group in the reference: its first path segment (Assistants, Knowledge...). */
+const tagOf = (route: Route) => route.path.split('/').filter(Boolean)[0].replace(/^./, (c) => c.toUpperCase());
+
 const errorRef = (status: number) => ({ $ref: `#/components/responses/Error${status}` });
 
 export type RouteOperation = { path: string; method: string; operation: Record<string, unknown> };
@@ -190,7 +193,7 @@ export function restOperation(route: Route, schema: GraphQLSchema, registry: Sch
       operationId: operationIdOf(route.method, route.path),
       summary,
       description,
-      tags: [route.path.split('/').filter(Boolean)[0]],
+      tags: [tagOf(route)],
       security,
       ...(parameters.length ? { parameters } : {}),
       ...(bodySchema ? { requestBody: { required: true, content: { [mediaType]: { schema: bodySchema } } } } : {}),

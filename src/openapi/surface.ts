@@ -19,16 +19,17 @@ export const DOCS_SCRIPT_PATH = `${DOCS_PATH}/scalar.js`;
 const SCRIPT_FILE = fileURLToPath(new URL('browser/standalone.js', import.meta.resolve('@scalar/api-reference')));
 
 /**
- * Scalar's options: the document, and nothing that reaches the internet
- * (its default fonts, its hosted AI agent, telemetry).
+ * Scalar's options: the document, and nothing that reaches the internet (its
+ * default fonts, its hosted AI agent, telemetry, the developer tools and the
+ * buttons that offer Scalar's hosted SDK generation, which need scalar.com).
  */
 const SCALAR_OPTIONS = {
   url: OPENAPI_PATH,
   withDefaultFonts: false,
   telemetry: false,
   agent: { disabled: true },
-  hideClientButton: false,
-  defaultOpenAllTags: false,
+  showDeveloperTools: 'never',
+  customCss: '.explore-scalar, .generate-sdk-button { display: none !important; }',
 };
 
 const PAGE = `<!doctype html>
