@@ -212,6 +212,30 @@ describe('GET /api/v1/openapi.json', () => {
   });
 });
 
+describe('the surfaces outside the REST table', () => {
+  test('answer as the document describes them: OpenAI models and completions, their errors, health and readiness', async () => {
+    const assistant = (await t.json('POST', '/api/v1/assistants', { body: { name: 'Documented' } })).body.data.id;
+    const bearer = { Authorization: `Bearer ${t.org.clientId}:${t.org.clientSecret}` };
+    const check = async (method: string, path: string, documented: string, options: { body?: unknown; headers?: Record<string, string> } = {}) => {
+      const reply = await t.json(method, path, { auth: null, ...options });
+      const valid = validatorFor(replySchema(method, documented, reply.status));
+      expect(valid(reply.body), `${method} ${path} → ${reply.status}: ${JSON.stringify(valid.errors)}`).toBe(true);
+      return reply;
+    };
+    expect((await check('GET', '/v1/models', '/v1/models', { headers: bearer })).body.data[0].id).toBe(assistant);
+    await check('GET', `/v1/models/${assistant}`, '/v1/models/{id}', { headers: bearer });
+    const completion = await check('POST', '/v1/chat/completions', '/v1/chat/completions', {
+      headers: bearer,
+      body: { model: assistant, messages: [{ role: 'user', content: 'Hello' }] },
+    });
+    expect(completion.status).toBe(200);
+    expect((await check('POST', '/v1/chat/completions', '/v1/chat/completions', { headers: bearer, body: { model: 'nope', messages: [] } })).status).toBe(404);
+    expect((await check('GET', '/v1/models', '/v1/models', { headers: { Authorization: 'Bearer wrong:key' } })).status).toBe(401);
+    await check('GET', '/healthz', '/healthz');
+    await check('GET', '/readyz', '/readyz');
+  });
+});
+
 describe('the index and unknown paths', () => {
   test('GET / lists each API, the docs page and the OpenAPI document', async () => {
     const { status, body } = await t.json('GET', '/', { auth: null });

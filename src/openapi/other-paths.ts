@@ -29,6 +29,7 @@ function requestSchema(): JsonSchema {
 const source = {
   type: 'object',
   description: 'A passage the reply was grounded in.',
+  required: ['source_id', 'kind', 'title', 'url', 'snippet', 'score'],
   properties: {
     source_id: { type: 'string' },
     kind: { enum: ['file', 'qa', 'url'] },
@@ -40,6 +41,7 @@ const source = {
 };
 const usage = {
   type: 'object',
+  required: ['prompt_tokens', 'completion_tokens', 'total_tokens'],
   properties: { prompt_tokens: { type: 'integer' }, completion_tokens: { type: 'integer' }, total_tokens: { type: 'integer' } },
 };
 const model = {
@@ -57,6 +59,7 @@ const model = {
 };
 const completion = {
   type: 'object',
+  required: ['id', 'object', 'created', 'model', 'conversation_id', 'choices', 'usage'],
   properties: {
     id: { type: 'string' },
     object: { const: 'chat.completion' },
@@ -67,10 +70,12 @@ const completion = {
       type: 'array',
       items: {
         type: 'object',
+        required: ['index', 'message', 'finish_reason'],
         properties: {
           index: { type: 'integer' },
           message: {
             type: 'object',
+            required: ['role', 'content', 'sources'],
             properties: {
               role: { const: 'assistant' },
               content: { type: 'string' },
