@@ -1,7 +1,8 @@
-// The routes outside the APIs: an index at / (where each API and its reference are), liveness (/healthz: the
-// process serves), readiness (/readyz: it can do its work), Prometheus metrics
-// (/metrics, behind METRICS_TOKEN when it is set), and the 404 for any other
-// path. None counts against a budget.
+// The routes outside the APIs: an index at / (where each API and its
+// reference are), liveness (/healthz: the process serves), readiness (/readyz:
+// it can do its work), Prometheus metrics (/metrics, behind METRICS_TOKEN when
+// it is set), and the 404 for any other path, which points at the reference.
+// None counts against a budget.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import { errorResponse, jsonResponse } from '../rest/envelope.ts';
