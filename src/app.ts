@@ -1,7 +1,7 @@
 // Builds the whole gateway from its dependencies: the services, the Yoga
 // instance every surface runs its operations through, and one edge (CORS,
-// admission, rate-limit headers) in front of GraphQL, the REST API, the
-// OpenAI-compatible API, the MCP server and the index routes, plus GraphQL
+// admission, rate-limit headers) in front of GraphQL, the REST API and its
+// reference (OpenAPI and a docs page), the OpenAI-compatible API, the MCP server and the index routes, plus GraphQL
 // over WebSocket on the same server.
 import type { Server } from 'node:http';
 import { createServerAdapter } from '@whatwg-node/server';
@@ -22,6 +22,7 @@ import { createLlm, type Llm } from './llm/ollama.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { mcpSurface } from './mcp/surface.ts';
 import { openAiSurface } from './openai/surface.ts';
+import { docsSurface } from './openapi/surface.ts';
 import { restSurface } from './rest/handler.ts';
 import { createChatEventBus } from './services/chat-events.ts';
 import { startJobWorker } from './services/jobs.ts';
@@ -49,7 +50,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
   const llm = metrics.meter(client);
   const events = createChatEventBus({ redis });
   const stopping = new AbortController();
-  const services = createServices({ prisma: db.prisma, llm, config, events, stopping: stopping.signal });
+  const services = createServices({ prisma: db.prisma, llm, config, events, stopping: stopping.signal, logger });
   const worker = runJobs
     ? startJobWorker({
         queue: services.jobs,
@@ -57,6 +58,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
         onGiveUp: services.knowledge.gaveUp,
         // PGlite's folder is this process's alone (src/db/data-lock.ts).
         exclusiveDatabase: db.kind === 'pglite',
+        logger,
       })
     : null;
   // Deliveries are queued in the database: any instance that runs jobs sends them, in order per endpoint.
@@ -75,9 +77,11 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
   const bodyLimits = { bodyMaxBytes: config.bodyMaxBytes, uploadMaxBytes: config.uploadMaxBytes };
   const surfaces = [
     graphqlSurface({ yoga, ...bodyLimits }),
+    // Before the REST API, whose prefix its paths share.
+    docsSurface(),
     restSurface({ yoga, ...bodyLimits }),
-    openAiSurface({ services, bodyMaxBytes: config.bodyMaxBytes }),
-    mcpSurface({ services, bodyMaxBytes: config.bodyMaxBytes }),
+    openAiSurface({ services, bodyMaxBytes: config.bodyMaxBytes, logger, streamOpened: metrics.streamOpened }),
+    mcpSurface({ services, bodyMaxBytes: config.bodyMaxBytes, logger }),
     indexRoutes({ readiness, metrics, metricsToken: config.metricsToken }),
   ];
   const adapter = createServerAdapter<ServerContext>(createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, metrics, logger }));

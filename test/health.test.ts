@@ -113,6 +113,30 @@ describe('/metrics', () => {
     expect(sample(after, 'gateway_open_streams')).toBe(0);
   });
 
+  test('counts a streamed OpenAI chat completion as an open stream until it ends, or until its client leaves', async () => {
+    const t = await start({ ollama: { tokenDelayMs: 100 } });
+    const assistant = (await t.json('POST', '/api/v1/assistants/', { body: { name: 'Streaming' } })).body.data.id;
+    const openStreams = async () => sample(await (await t.request('GET', '/metrics', { auth: null })).text(), 'gateway_open_streams');
+    const stream = () =>
+      t.request('POST', '/v1/chat/completions', {
+        auth: null,
+        headers: { Authorization: `Bearer ${t.org.clientId}:${t.org.clientSecret}` },
+        body: { model: assistant, stream: true, messages: [{ role: 'user', content: 'A slow and long answer, please' }] },
+      });
+
+    const finished = (await stream()).body!.getReader();
+    await finished.read();
+    expect(await openStreams()).toBe(1);
+    while (!(await finished.read()).done);
+    expect(await openStreams()).toBe(0);
+
+    const left = (await stream()).body!.getReader();
+    await left.read();
+    expect(await openStreams()).toBe(1);
+    await left.cancel();
+    expect(await openStreams()).toBe(0);
+  });
+
   test('with METRICS_TOKEN set, needs it as a bearer token', async () => {
     const t = await start({ env: { METRICS_TOKEN: 'scrape-me' } });
     const without = await t.json('GET', '/metrics', { auth: null });

@@ -34,16 +34,19 @@ function viaGateway(config: Config, request: ControlRequest): Promise<ControlRep
 
 async function locally(config: Config, argv: string[], input: EvaluationInput | undefined): Promise<ControlReply> {
   // Loaded only here: a command answered by the running gateway needs none of this.
-  const [{ openDatabase }, { createLlm }, { createServices }] = await Promise.all([
+  const [{ openDatabase }, { createLlm }, { createServices }, { createLogger }] = await Promise.all([
     import('../db/database.ts'),
     import('../llm/ollama.ts'),
     import('../services/services.ts'),
+    import('../log.ts'),
   ]);
   const lock = config.databaseUrl ? null : await acquireDataLock(config.dataDir);
   try {
     const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir });
     try {
-      const services = createServices({ prisma: db.prisma, llm: createLlm({ host: config.ollamaHost }), config });
+      // Warnings (the knowledge base working without embeddings...) on standard error, apart from the command's output.
+      const logger = createLogger({ level: 'warn', format: config.logFormat, toStderr: true });
+      const services = createServices({ prisma: db.prisma, llm: createLlm({ host: config.ollamaHost }), config, logger });
       try {
         return { ok: true, result: await runCommand(services, argv, input) };
       } catch (error) {

@@ -1,17 +1,34 @@
-// The routes outside the APIs: a small index at /, liveness (/healthz: the
-// process serves), readiness (/readyz: it can do its work), Prometheus metrics
-// (/metrics, behind METRICS_TOKEN when it is set), and the 404 for any other
-// path. None counts against a budget.
+// The routes outside the APIs: an index at / (where each API and its
+// reference are), liveness (/healthz: the process serves), readiness (/readyz:
+// it can do its work), Prometheus metrics (/metrics, behind METRICS_TOKEN when
+// it is set), and the 404 for any other path, which points at the reference.
+// None counts against a budget.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { AppError } from '../errors.ts';
 import { errorResponse, jsonResponse } from '../rest/envelope.ts';
-import { REST_PREFIX } from '../rest/handler.ts';
+import { DOCS_PATH, OPENAPI_PATH, REST_PREFIX, unknownPath } from '../rest/handler.ts';
+import { MCP_PATH } from '../mcp/surface.ts';
+import { OPENAI_PREFIX } from '../openai/surface.ts';
 import { GRAPHQL_PATH } from '../yoga.ts';
 import type { Surface } from './edge.ts';
 import type { Metrics } from './metrics.ts';
 import type { Readiness } from './readiness.ts';
 
 const PATHS = new Set(['/', '/healthz', '/readyz', '/metrics']);
+
+/** Where everything is, for a person or a program that starts at /. */
+const INDEX = {
+  name: 'assistant-gateway',
+  docs: DOCS_PATH,
+  openapi: OPENAPI_PATH,
+  rest: `${REST_PREFIX}/`,
+  graphql: GRAPHQL_PATH,
+  openai: OPENAI_PREFIX,
+  mcp: MCP_PATH,
+  health: '/healthz',
+  ready: '/readyz',
+  metrics: '/metrics',
+};
 
 /** Equal-length digests, so that comparing them in constant time says nothing about the token's length. */
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
@@ -25,7 +42,7 @@ export function indexRoutes({ readiness, metrics, metricsToken }: { readiness: R
 
     async serve(request, { url }) {
       if (request.method === 'GET' && url.pathname === '/') {
-        return jsonResponse({ name: 'assistant-gateway', graphql: GRAPHQL_PATH, rest: `${REST_PREFIX}/`, health: '/healthz', ready: '/readyz' }, 200);
+        return jsonResponse(INDEX, 200);
       }
       // Answers without touching the database: a busy database is /readyz's business, not a reason to restart.
       if (request.method === 'GET' && url.pathname === '/healthz') return jsonResponse({ status: 'ok' }, 200);
@@ -42,7 +59,7 @@ export function indexRoutes({ readiness, metrics, metricsToken }: { readiness: R
         }
         return new Response(await metrics.registry.metrics(), { status: 200, headers: { 'Content-Type': metrics.registry.contentType } });
       }
-      throw new AppError('NOT_FOUND', `There is no endpoint ${request.method} ${url.pathname}; the API lives under ${REST_PREFIX}/ and ${GRAPHQL_PATH}.`);
+      throw new AppError('NOT_FOUND', unknownPath(request.method, url.pathname));
     },
   };
 }

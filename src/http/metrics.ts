@@ -48,7 +48,7 @@ export function createMetrics({ prisma, generation }: MetricsSources) {
   });
   const openStreams = new Gauge({
     name: 'gateway_open_streams',
-    help: 'Subscriptions streaming right now (server-sent events and graphql-ws alike).',
+    help: 'Replies streaming right now: subscriptions (server-sent events and graphql-ws alike) and streamed OpenAI chat completions.',
     registers: [registry],
   });
   new Gauge({
@@ -93,6 +93,17 @@ export function createMetrics({ prisma, generation }: MetricsSources) {
 
     rateLimitRefused(policy: string) {
       refusals.inc({ policy });
+    },
+
+    /** Counts a stream that is not a subscription (a streamed OpenAI chat completion); call the returned function once it has ended. */
+    streamOpened(): () => void {
+      openStreams.inc();
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        openStreams.dec();
+      };
     },
 
     /** Counts the subscriptions that stream (every surface's go through Yoga's subscribe). */

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import type { Passage } from './chunk.ts';
 import { createBatchSizer, giveWay } from './pacing.ts';
+import { silentLogger, type Logger } from '../log.ts';
 import { synonymsOf } from './synonyms.ts';
 
 /**
@@ -441,7 +442,7 @@ function selectiveTerms(held: Term[]): { lexemes: string[]; all: boolean } {
  * no activity counters. Upkeep runs in the background, one run at a time, so
  * that a deletion answers at once and cannot fail because of it.
  */
-export function createPassageUpkeep(prisma: PrismaClient) {
+export function createPassageUpkeep(prisma: PrismaClient, logger: Logger = silentLogger) {
   let changedSinceAnalyze = 0;
   let deletedSinceVacuum = 0;
   let deletedSinceIndexCleanup = 0;
@@ -512,7 +513,7 @@ export function createPassageUpkeep(prisma: PrismaClient) {
         do {
           again = false;
           // A failure (say, a database user who may not VACUUM) costs disk space, not the request.
-          await upkeep().catch((error: unknown) => console.error('Knowledge base: passage upkeep failed:', error));
+          await upkeep().catch((error: unknown) => logger.error({ err: error }, 'Knowledge base: passage upkeep failed.'));
         } while (again);
         // In the same step as the last check of `again`: a change counted after it starts a new run.
         running = null;

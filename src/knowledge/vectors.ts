@@ -6,6 +6,7 @@
 // suits small knowledge bases only. Prisma's migrations stay portable: none of
 // this is in them.
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
+import { silentLogger, type Logger } from '../log.ts';
 import { answersFrom, servedVersion, type PassageRow } from './passages.ts';
 
 export type VectorHit = PassageRow & {
@@ -43,7 +44,8 @@ function embeddedBy(model: string): Prisma.Sql {
   return Prisma.sql`(s."embeddingModel" = ${model} OR s."embeddingModel" IS NULL)`;
 }
 
-export function createVectorIndex(prisma: PrismaClient) {
+/** `logger` hears when vectors are compared in process (no pgvector), once per process and per organization outgrowing it. */
+export function createVectorIndex(prisma: PrismaClient, logger: Logger = silentLogger) {
   let supported: Promise<ReturnType<typeof pgvectorFeatures> | null> | undefined;
   /** Organizations told once that their passages outgrow in-process scoring. */
   const warnedOrganizations = new Set<string>();
@@ -55,7 +57,7 @@ export function createVectorIndex(prisma: PrismaClient) {
    */
   async function enable(): Promise<ReturnType<typeof pgvectorFeatures> | null> {
     const inProcess = (why: string) => {
-      console.warn(`Knowledge base: ${why}; embeddings are compared in process, which suits small knowledge bases only.`);
+      logger.warn(`Knowledge base: ${why}; embeddings are compared in process, which suits small knowledge bases only.`);
       return null;
     };
     const installedVersion = async () =>
@@ -164,7 +166,8 @@ export function createVectorIndex(prisma: PrismaClient) {
         LIMIT ${IN_PROCESS_LIMIT + 1}`;
       if (rows.length > IN_PROCESS_LIMIT && !warnedOrganizations.has(query.organizationId)) {
         warnedOrganizations.add(query.organizationId);
-        console.warn(
+        logger.warn(
+          { organization_id: query.organizationId },
           `Knowledge base: organization ${query.organizationId} has over ${IN_PROCESS_LIMIT} passages with embeddings; without pgvector ` +
             'only the newest are compared by meaning (all are still found by their words). Install pgvector in this database.',
         );

@@ -10,6 +10,7 @@ import packageJson from '../../package.json' with { type: 'json' };
 import { AppError } from '../errors.ts';
 import { admitApiKey } from '../http/api-key-only.ts';
 import type { Surface } from '../http/edge.ts';
+import type { Logger } from '../log.ts';
 import { jsonResponse } from '../rest/envelope.ts';
 import type { Services } from '../services/services.ts';
 
@@ -32,7 +33,7 @@ export function jsonRpcErrorResponse(error: AppError): Response {
   return jsonResponse({ jsonrpc: '2.0', error: { code: SERVER_ERROR, message: error.message }, id: null }, status, headers);
 }
 
-export function mcpSurface({ services, bodyMaxBytes }: { services: Services; bodyMaxBytes: number }): Surface {
+export function mcpSurface({ services, bodyMaxBytes, logger }: { services: Services; bodyMaxBytes: number; logger: Logger }): Surface {
   return {
     matches: (url) => url.pathname === MCP_PATH || url.pathname === `${MCP_PATH}/`,
     route: () => MCP_PATH,
@@ -49,7 +50,7 @@ export function mcpSurface({ services, bodyMaxBytes }: { services: Services; bod
       }
       const viewer = await admitApiKey(admit, HOW);
       const [{ createMcpServer }, { WebStandardStreamableHTTPServerTransport }] = await loadSdk();
-      const server = createMcpServer({ services, viewer, requestId, version: packageJson.version });
+      const server = createMcpServer({ services, viewer, requestId, version: packageJson.version, logger });
       // JSON answers: a tool's result comes whole, and the request ends with it.
       const transport = new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: undefined,

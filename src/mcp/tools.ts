@@ -6,6 +6,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { AppError, internalErrorDetail } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { sourcesOf, usageOf } from '../http/message-json.ts';
 import { PAGE_MAX } from '../services/validation.ts';
 import type { Assistant } from '../services/assistant.ts';
@@ -41,11 +42,11 @@ const result = (text: string, structured: Record<string, unknown>): CallToolResu
  * is a tool error with its message, which the calling model can read, and
  * anything else is logged and reported without its cause.
  */
-async function run(requestId: string, tool: string, body: () => Promise<CallToolResult>): Promise<CallToolResult> {
+async function run(logger: Logger, requestId: string, tool: string, body: () => Promise<CallToolResult>): Promise<CallToolResult> {
   try {
     return await body();
   } catch (error) {
-    if (!(error instanceof AppError)) console.error(`[${requestId}] MCP tool ${tool} failed:`, error);
+    if (!(error instanceof AppError)) logger.error({ request_id: requestId, tool, err: error }, 'MCP tool failed');
     const message = error instanceof AppError ? error.message : internalErrorDetail(requestId);
     return { isError: true, content: [{ type: 'text', text: message }] };
   }
@@ -59,7 +60,19 @@ const describe = (assistant: Assistant) => ({
   language: assistant.language,
 });
 
-export function createMcpServer({ services, viewer, requestId, version }: { services: Services; viewer: ApiKeyViewer; requestId: string; version: string }) {
+export function createMcpServer({
+  services,
+  viewer,
+  requestId,
+  version,
+  logger,
+}: {
+  services: Services;
+  viewer: ApiKeyViewer;
+  requestId: string;
+  version: string;
+  logger: Logger;
+}) {
   const server = new McpServer(
     { name: 'assistant-gateway', version },
     { instructions: 'Assistants of one organization, answering from its knowledge base. List them, search the knowledge base, or ask one.' },
@@ -83,7 +96,7 @@ export function createMcpServer({ services, viewer, requestId, version }: { serv
       annotations: { readOnlyHint: true },
     },
     () =>
-      run(requestId, 'list_assistants', async () => {
+      run(logger, requestId, 'list_assistants', async () => {
         const assistants: Assistant[] = [];
         for (let offset = 0; ; offset += PAGE_MAX) {
           const page = await services.assistants.list(viewer, { isActive: true, limit: PAGE_MAX, offset });
@@ -112,7 +125,7 @@ export function createMcpServer({ services, viewer, requestId, version }: { serv
       annotations: { readOnlyHint: true },
     },
     ({ query, assistant_id, limit }) =>
-      run(requestId, 'search_knowledge', async () => {
+      run(logger, requestId, 'search_knowledge', async () => {
         const assistantId = assistant_id ? (await activeAssistant(assistant_id)).id : null;
         const found = await services.knowledge.retrieve({ organizationId: viewer.organizationId, assistantId, question: query, limit: limit ?? SEARCH_DEFAULT });
         const passages = found.references.map((reference) => ({
@@ -154,7 +167,7 @@ export function createMcpServer({ services, viewer, requestId, version }: { serv
       },
     },
     ({ assistant_id, question, user }, extra) =>
-      run(requestId, 'ask_assistant', async () => {
+      run(logger, requestId, 'ask_assistant', async () => {
         const assistant = await activeAssistant(assistant_id);
         const { conversation, assistantMessage, interruption } = await services.completions.complete(
           viewer,

@@ -63,10 +63,13 @@ const HEARTBEAT_MS = 15_000;
 export function eventStream(onCancel: () => void) {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let open = true;
+  const ended: Array<() => void> = [];
   const heartbeat = setInterval(() => write(': keep-alive\n\n'), HEARTBEAT_MS);
   const end = () => {
     clearInterval(heartbeat);
+    if (!open) return;
     open = false;
+    for (const listener of ended.splice(0)) listener();
   };
   const write = (text: string) => {
     if (open) controller.enqueue(encoder.encode(text));
@@ -83,6 +86,11 @@ export function eventStream(onCancel: () => void) {
   return {
     body,
     send: (data: unknown) => write(`data: ${JSON.stringify(data)}\n\n`),
+    /** Runs once the stream has ended, by its close or by the client leaving (at once if it has). */
+    onEnd(listener: () => void) {
+      if (open) ended.push(listener);
+      else listener();
+    },
     /** Ends the stream; with done, after OpenAI's `data: [DONE]` line. */
     close(done: boolean) {
       if (done) write('data: [DONE]\n\n');

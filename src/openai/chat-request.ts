@@ -16,12 +16,21 @@ const message = z.looseObject({
   content: z.union([z.string(), z.array(part), z.null()], { error: 'must be a string or an array of text parts' }),
 });
 
-const bodySchema = z.looseObject({
-  model: z.string({ error: 'must name an assistant id (see GET /v1/models)' }).min(1, { error: 'must name an assistant id (see GET /v1/models)' }),
-  messages: z.array(message, { error: 'must be an array of messages' }),
-  stream: z.boolean({ error: 'must be true or false' }).nullish(),
-  streamOptions: z.looseObject({ include_usage: z.boolean({ error: 'must be true or false' }).nullish() }).nullish(),
-  user: z.string({ error: 'must be a string' }).nullish(),
+/** The body as it is checked; its descriptions are the API reference's (GET /api/v1/openapi.json). Top-level keys arrive camelCased. */
+export const chatRequestSchema = z.looseObject({
+  model: z
+    .string({ error: 'must name an assistant id (see GET /v1/models)' })
+    .min(1, { error: 'must name an assistant id (see GET /v1/models)' })
+    .meta({ description: "An active assistant's id, as GET /v1/models lists them." }),
+  messages: z.array(message, { error: 'must be an array of messages' }).meta({
+    description: 'The chat so far, oldest first; the last is the question. System messages are kept as instructions; image and other non-text parts are refused.',
+  }),
+  stream: z.boolean({ error: 'must be true or false' }).nullish().meta({ description: 'Stream the reply as chat.completion.chunk events ending with data: [DONE].' }),
+  streamOptions: z
+    .looseObject({ include_usage: z.boolean({ error: 'must be true or false' }).nullish() })
+    .nullish()
+    .meta({ description: 'include_usage: a last chunk with the whole reply\'s usage.' }),
+  user: z.string({ error: 'must be a string' }).nullish().meta({ description: 'A user reference (POST /api/v1/contexts): its traits personalise the reply.' }),
   n: z.literal(1, { error: 'must be 1: one reply is generated per request' }).nullish(),
 });
 
@@ -52,7 +61,7 @@ function textOf(content: z.infer<typeof message>['content'], index: number): str
 }
 
 export function readChatRequest(body: Record<string, unknown>): ChatRequest {
-  const parsed = bodySchema.safeParse(body);
+  const parsed = chatRequestSchema.safeParse(body);
   if (!parsed.success) {
     // Fields are named as the client sent them (the body's keys arrive camelCased).
     throw invalid(parsed.error.issues.map((issue) => ({ field: issue.path.map((key) => snakeCase(String(key))).join('.') || 'input', message: issue.message })));

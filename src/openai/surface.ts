@@ -9,6 +9,7 @@ import { AppError } from '../errors.ts';
 import { admitApiKey } from '../http/api-key-only.ts';
 import type { Surface } from '../http/edge.ts';
 import { readJsonBody } from '../rest/body.ts';
+import type { Logger } from '../log.ts';
 import { jsonResponse } from '../rest/envelope.ts';
 import type { Assistant } from '../services/assistant.ts';
 import { PAGE_MAX } from '../services/validation.ts';
@@ -50,7 +51,16 @@ type Route = {
   serve: (viewer: ApiKeyViewer, request: Request, params: string[], requestId: string) => Promise<Response>;
 };
 
-export function openAiSurface({ services, bodyMaxBytes }: { services: Services; bodyMaxBytes: number }): Surface {
+export type OpenAiSurfaceOptions = {
+  services: Services;
+  bodyMaxBytes: number;
+  /** Where a failure after a stream began is logged (before, the edge logs it). */
+  logger: Logger;
+  /** Called when a streamed reply starts; the function it returns, once the stream has ended (the open-streams gauge). */
+  streamOpened?: () => () => void;
+};
+
+export function openAiSurface({ services, bodyMaxBytes, logger, streamOpened = () => () => {} }: OpenAiSurfaceOptions): Surface {
   /** An active assistant of the viewer's organization, or OpenAI's model_not_found. */
   async function activeAssistant(viewer: ApiKeyViewer, id: string): Promise<Assistant> {
     const assistant = await services.assistants.get(viewer, id).catch((error: unknown) => {
@@ -123,6 +133,7 @@ export function openAiSurface({ services, bodyMaxBytes }: { services: Services; 
       events.close(false);
       throw error;
     }
+    events.onEnd(streamOpened());
     replying.then(
       ({ assistantMessage, interruption }) => {
         const reply = format ?? startStream();
@@ -135,7 +146,7 @@ export function openAiSurface({ services, bodyMaxBytes }: { services: Services; 
         events.close(true);
       },
       (error: unknown) => {
-        if (!(error instanceof AppError)) console.error(`[${requestId}] POST /v1/chat/completions failed mid-stream:`, error);
+        if (!(error instanceof AppError)) logger.error({ request_id: requestId, route: '/v1/chat/completions', err: error }, 'chat completion failed mid-stream');
         events.send(error instanceof AppError ? openAiErrorBody(error) : internalErrorBody(requestId));
         events.close(false);
       },

@@ -7,6 +7,12 @@
 import type { ExecutionResult } from 'graphql';
 import { envelopeForErrors, success } from './envelope.ts';
 
+/** The format above, for the API reference. */
+export const EVENT_STREAM_FORMAT =
+  'Server-sent events, each with an `id:`. `event: token` with `{"delta": "..."}` for each piece of the reply as it is generated; ' +
+  'then `event: done` whose data is exactly the JSON reply (envelope included); or, when the reply fails after the stream began, ' +
+  '`event: error` whose data is the error envelope. Comment lines (`: keep-alive`) may come between events.';
+
 /** Comment lines keep proxies from closing a stream that waits on a slow model. */
 const HEARTBEAT_MS = 15_000;
 

@@ -13,6 +13,13 @@ import { ndjsonResponse } from './ndjson.ts';
 import { routes, type Method, type Route } from './routes.ts';
 
 export const REST_PREFIX = '/api/v1';
+/** The API's reference: the OpenAPI document, and a page that renders it (src/openapi/surface.ts serves both). */
+export const OPENAPI_PATH = `${REST_PREFIX}/openapi.json`;
+export const DOCS_PATH = `${REST_PREFIX}/docs`;
+
+/** The 404 of a path nothing serves: where the list of paths is. */
+export const unknownPath = (method: string, path: string) =>
+  `There is no endpoint ${method} ${path}; every path is listed at ${DOCS_PATH} (OpenAPI: ${OPENAPI_PATH}).`;
 
 /** Runs GraphQL documents through Yoga's pipeline with the request's context. */
 export type Operations = {
@@ -106,7 +113,7 @@ export function restSurface({ yoga, bodyMaxBytes, uploadMaxBytes }: { yoga: Yoga
     const found = match(request.method, url.pathname.slice(REST_PREFIX.length));
     if (found === null) {
       return jsonResponse(
-        failure(404, `There is no endpoint ${request.method} ${url.pathname}; see the API reference for the available paths.`),
+        failure(404, unknownPath(request.method, url.pathname)),
         404,
       );
     }

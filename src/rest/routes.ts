@@ -30,6 +30,20 @@ export type Route = {
   streamDocument?: TypedDocumentNode<any, any>;
   /** The document is a subscription whose every `result` is one line of newline-delimited JSON, streamed as it comes (exports). */
   ndjson?: { filename: string };
+  /**
+   * What the OpenAPI document (GET /api/v1/openapi.json) cannot read from the
+   * route itself; everything else there is derived from the route and its operation.
+   */
+  openapi?: {
+    /** Instead of the one made from the operation's name. */
+    summary?: string;
+    /** Added to the root field's description. */
+    description?: string;
+    /** Refusals beyond those every route of its kind may answer (401, 429, 400/413/415/422 with a body, 404 for a record, 503 for a reply). */
+    errors?: number[];
+    /** Enum values every result of the route has where its variables do not say it (the kind of source it adds), by enum name: the reply's shape depends on them. */
+    enums?: Record<string, string>;
+  };
 };
 
 /** Query parameters arrive as text; numbers and booleans are converted when they look like one, otherwise GraphQL reports the field. */
@@ -245,6 +259,7 @@ export const routes: Route[] = [
     path: '/sessions',
     document: op.RestCreateSessionDocument,
     body: true,
+    openapi: { errors: [409] },
     variables: ({ body }) => ({ input: body }),
     reply: created('Session created'),
   },
@@ -291,6 +306,7 @@ export const routes: Route[] = [
     path: '/conversations',
     document: op.RestCreateConversationDocument,
     body: true,
+    openapi: { errors: [409] },
     variables: ({ body }) => ({ input: body }),
     reply: created('Conversation created'),
   },
@@ -386,6 +402,7 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/knowledge/files',
     document: op.RestUploadKnowledgeFileDocument,
+    openapi: { enums: { KnowledgeKind: 'file' } },
     body: 'multipart',
     variables: ({ body }) => ({ input: { ...body, assistantIds: idList(body.assistantIds) } }),
     reply: ({ result }: op.RestUploadKnowledgeFileMutation) =>
@@ -401,6 +418,7 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/knowledge/qa',
     document: op.RestAddKnowledgeQaDocument,
+    openapi: { enums: { KnowledgeKind: 'qa' } },
     body: true,
     variables: ({ body }) => ({ input: body }),
     reply: accepted('Q&A pair accepted; it is being indexed'),
@@ -410,6 +428,7 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/knowledge/urls',
     document: op.RestAddKnowledgeUrlDocument,
+    openapi: { enums: { KnowledgeKind: 'url' } },
     body: true,
     variables: ({ body }) => ({ input: body }),
     reply: accepted('Web page accepted; it is being fetched and indexed'),
@@ -418,6 +437,7 @@ export const routes: Route[] = [
     method: 'POST',
     path: '/knowledge/urls/:id/sync',
     document: op.RestSyncKnowledgeUrlDocument,
+    openapi: { enums: { KnowledgeKind: 'url' } },
     variables: ({ params }) => ({ id: params.id }),
     reply: accepted('The page is being fetched again'),
   },

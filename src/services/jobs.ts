@@ -9,6 +9,7 @@
 // status updates are conditional on it). Embedding again is harmless to repeat.
 import { randomUUID } from 'node:crypto';
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
+import { silentLogger, type Logger } from '../log.ts';
 
 export type Job = Prisma.JobGetPayload<object>;
 export type JobHandler = (job: Job) => Promise<void>;
@@ -182,7 +183,8 @@ export function startJobWorker({
   concurrency = 1,
   exclusiveDatabase = false,
   onGiveUp = async () => {},
-  onError = (error: unknown) => console.error('Job failed unexpectedly:', error),
+  logger = silentLogger,
+  onError = (error: unknown) => logger.error({ err: error }, 'Job failed unexpectedly.'),
 }: {
   queue: JobQueue;
   handlers: Record<string, JobHandler>;
@@ -191,6 +193,8 @@ export function startJobWorker({
   exclusiveDatabase?: boolean;
   /** Called for a job failed for good because its instances kept dying (its handler could not say so itself). */
   onGiveUp?: (job: Job, reason: string) => Promise<void>;
+  /** Where failures and jobs lost to another instance are told. */
+  logger?: Logger;
   onError?: (error: unknown) => void;
 }) {
   let stopped = false;
@@ -244,7 +248,7 @@ export function startJobWorker({
       } catch (error) {
         if (stopped) return;
         if (error instanceof JobLostError) {
-          console.warn(error.message); // the instance that took it over finishes it, if anyone
+          logger.warn(error.message); // the instance that took it over finishes it, if anyone
           continue;
         }
         if (job) await queue.fail(job, (error as Error).message ?? String(error), false).catch(onError);

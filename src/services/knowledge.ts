@@ -15,6 +15,7 @@ import { createBatchSizer } from '../knowledge/pacing.ts';
 import { createPassageUpkeep, dropPassages, hasReadyKnowledge, publishPassages, searchPassages, stagePassages, storeEmbeddings } from '../knowledge/passages.ts';
 import { cosine, createVectorIndex } from '../knowledge/vectors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
+import type { Logger } from '../log.ts';
 import { assertJobHeld, JobLostError, MAX_ATTEMPTS, stillHeld, type Job, type JobQueue } from './jobs.ts';
 import { findPage, isUuid, jsonObject, parseInput, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
@@ -40,6 +41,8 @@ export type KnowledgeDeps = {
   limits: KnowledgeLimits;
   /** Told when a source's processing ends for good, ready or failed (webhooks hear of it from here). */
   onSettled?: (sourceId: string) => void;
+  /** Where the knowledge base says it works in a lesser mode (no embeddings, no pgvector) or a background task failed. */
+  logger: Logger;
 };
 
 /** Passages embedded per request to Ollama. */
@@ -101,9 +104,9 @@ function embeddingText(passage: { heading: string; content: string }): string {
   return passage.heading ? `${passage.heading}\n${passage.content}` : passage.content;
 }
 
-export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimilarity, limits, onSettled = () => {} }: KnowledgeDeps) {
-  const vectors = createVectorIndex(prisma);
-  const upkeep = createPassageUpkeep(prisma);
+export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimilarity, limits, onSettled = () => {}, logger }: KnowledgeDeps) {
+  const vectors = createVectorIndex(prisma, logger);
+  const upkeep = createPassageUpkeep(prisma, logger);
   let embeddingsDownUntil = 0;
   /** Whether passages may be waiting for embeddings: unknown at start, and after the model was unavailable. */
   let catchUpDue = true;
@@ -138,14 +141,14 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
       const embeddings = await embedAll(texts);
       if (catchUpDue) {
         catchUpDue = false;
-        queueCatchUp().catch((error: unknown) => console.error('Knowledge base: could not queue passages to embed:', error));
+        queueCatchUp().catch((error: unknown) => logger.error({ err: error }, 'Knowledge base: could not queue passages to embed.'));
       }
       return embeddings;
     } catch (error) {
       if (!(error instanceof LlmError)) throw error;
       embeddingsDownUntil = Date.now() + EMBED_RETRY_MS;
       catchUpDue = true;
-      console.warn(`Knowledge base: embeddings unavailable, using lexical search only. ${error.message}`);
+      logger.warn(`Knowledge base: embeddings unavailable, using lexical search only. ${error.message}`);
       return null;
     }
   }
@@ -531,7 +534,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
           .then((embedded) => (embedded ? vectors.search({ ...query, model: embedModel, embedding: embedded[0], limit: CANDIDATES }) : []))
           // A reply grounded in lexical matches alone beats no reply.
           .catch((error: unknown) => {
-            console.error('Knowledge base: vector search failed; answering from lexical search alone.', error);
+            logger.error({ err: error }, 'Knowledge base: vector search failed; answering from lexical search alone.');
             return [];
           }),
       ]);

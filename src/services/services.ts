@@ -3,6 +3,7 @@
 import type { PrismaClient } from '../../generated/prisma/client.ts';
 import type { Config } from '../config.ts';
 import type { Llm } from '../llm/ollama.ts';
+import { silentLogger, type Logger } from '../log.ts';
 import { createAssistantService } from './assistant.ts';
 import { createChatEventBus, type ChatEventBus } from './chat-events.ts';
 import { createChatService } from './chat.ts';
@@ -31,15 +32,17 @@ export type ServiceDeps = {
   events?: ChatEventBus;
   /** Aborted when the server stops (replies in progress end as incomplete). */
   stopping?: AbortSignal;
+  /** Where background failures and degraded modes are told (the knowledge base, saving replies); silent when absent. */
+  logger?: Logger;
 };
 
-export function createServices({ prisma, llm, config, events = createChatEventBus(), stopping }: ServiceDeps) {
+export function createServices({ prisma, llm, config, events = createChatEventBus(), stopping, logger = silentLogger }: ServiceDeps) {
   const organizations = createOrganizationService({ prisma, defaultRateLimit: config.rateLimitPerHour });
   const assistants = createAssistantService({ prisma });
   const userContexts = createUserContextService({ prisma });
   const jobs = createJobQueue({ prisma });
   const webhooks = createWebhookService({ prisma, allowHosts: config.webhookAllowHosts });
-  const webhookEvents = createWebhookEvents({ prisma, webhooks });
+  const webhookEvents = createWebhookEvents({ prisma, webhooks, onError: (error) => logger.error({ err: error }, 'queueing a webhook event failed') });
   const knowledge = createKnowledgeService({
     prisma,
     jobs,
@@ -48,6 +51,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     minSimilarity: config.knowledgeMinSimilarity,
     limits: { uploadMaxBytes: config.uploadMaxBytes, maxPages: config.knowledgeMaxPages, allowHosts: config.knowledgeUrlAllowHosts },
     onSettled: webhookEvents.sourceSettled,
+    logger,
   });
   const generation = createGenerationSlots({
     concurrency: config.maxConcurrentGenerations,
@@ -55,7 +59,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     perOrganization: config.maxGenerationsPerOrganization,
     queuePerOrganization: config.generationQueuePerOrganization,
   });
-  const replies = createStreamingReplies({ prisma });
+  const replies = createStreamingReplies({ prisma, logger });
   const conversations = createConversationService({ prisma, assistants, userContexts });
   const chat = createChatService({
     stopping,

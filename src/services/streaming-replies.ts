@@ -9,7 +9,7 @@
 // "incomplete", the status of any reply cut short.
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
-import type { Logger } from '../log.ts';
+import { silentLogger, type Logger } from '../log.ts';
 
 /** How often the content of streaming replies is written: how far behind a hard kill leaves them, at most about. */
 export const SAVE_INTERVAL_MS = 1_000;
@@ -49,9 +49,15 @@ export type StreamingReplies = {
   close(): Promise<void>;
 };
 
-export function createStreamingReplies({ prisma, intervalMs = SAVE_INTERVAL_MS, onError = defaultOnError }: {
+export function createStreamingReplies({
+  prisma,
+  intervalMs = SAVE_INTERVAL_MS,
+  logger = silentLogger,
+  onError = (error) => logger.error({ err: error }, 'Saving streaming replies failed (retried in a second).'),
+}: {
   prisma: PrismaClient;
   intervalMs?: number;
+  logger?: Logger;
   onError?: (error: unknown) => void;
 }): StreamingReplies {
   const tracked = new Map<string, Tracked>();
@@ -117,10 +123,6 @@ export function createStreamingReplies({ prisma, intervalMs = SAVE_INTERVAL_MS, 
       timer = undefined;
     },
   };
-}
-
-function defaultOnError(error: unknown) {
-  console.error('Saving streaming replies failed (retried in a second):', error);
 }
 
 /**
