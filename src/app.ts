@@ -48,7 +48,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
   const llm = metrics.meter(client);
   const events = createChatEventBus({ redis });
   const stopping = new AbortController();
-  const services = createServices({ prisma: db.prisma, llm, config, events, stopping: stopping.signal });
+  const services = createServices({ prisma: db.prisma, llm, config, events, redis, stopping: stopping.signal });
   const worker = runJobs
     ? startJobWorker({
         queue: services.jobs,
@@ -107,6 +107,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
       // A VACUUM cut short by closing the database would only be started again later.
       await services.knowledge.upkeepSettled();
       await services.replies.close();
+      await services.replyControl.close();
       await events.close();
     },
   };

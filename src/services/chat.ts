@@ -10,6 +10,8 @@ import { AppError } from '../errors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import type { ChatEvent, ChatEventBus } from './chat-events.ts';
 import type { GenerationSlots } from './generation-slots.ts';
+import type { ReplyLog } from './reply-log.ts';
+import type { RunningReplies } from './running-replies.ts';
 import type { StreamingReplies } from './streaming-replies.ts';
 import type { Reference } from '../knowledge/fuse.ts';
 import { buildPrompt, estimateTokens, type ChatTurn, type ReferencePassage } from './prompt.ts';
@@ -55,6 +57,10 @@ export type ChatDeps = {
   prisma: PrismaClient;
   llm: Llm;
   events: ChatEventBus;
+  /** Keeps each reply's events, so that a dropped stream can be resumed. */
+  log: ReplyLog;
+  /** Where a request to stop a reply finds its generation. */
+  running: RunningReplies;
   slots: GenerationSlots;
   /** Saves the replies being generated as they grow. */
   replies: StreamingReplies;
@@ -108,7 +114,7 @@ function selectReferences(references: Reference[], budgetTokens: number): { pass
 
 const serverStopping = () => new AppError('SERVER_STOPPING', 'The server is stopping; your message was stored. Send it again in a moment.', { retryAfter: 5 });
 
-export function createChatService({ stopping, prisma, llm, events, slots, replies, defaultModel, maxContextLength, retrieve }: ChatDeps) {
+export function createChatService({ stopping, prisma, llm, events, log, running, slots, replies, defaultModel, maxContextLength, retrieve }: ChatDeps) {
   async function loadThread(thread: Thread) {
     if (thread.sessionId) {
       const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true } });
@@ -187,7 +193,9 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
      * anything when the organization's share of reply slots and queue places,
      * or every one of them, is taken. A reply cut
      * short is stored and returned with status "incomplete" (with
-     * `interruption` saying why when the model failed mid-reply).
+     * `interruption` saying why when the model failed mid-reply); one
+     * stopped on request (see RunningReplies) with status "stopped" and
+     * exactly the pieces sent before the stop.
      */
     async send(thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }, options: SendOptions = {}) {
       const data = parseInput(sendSchema, input);
@@ -217,29 +225,42 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
         throw error;
       }
       const topic = threadId(thread);
+      /** The reply's row, stored as "streaming" before the first token; unset if storing it failed. */
+      let replyId: string | undefined;
       const emit = (event: ChatEvent) => {
         options.onEvent?.(event);
+        // Logged before it is published: a resuming client that gets it live finds every earlier one kept.
+        if (event.kind !== 'received' && replyId) log.append(replyId, event);
         events.publish(topic, event);
       };
+      /** Numbers the reply's events, from 1 (see ReplyEvent). */
+      let eventId = 0;
       emit({ kind: 'received', userMessage });
       const release = await waitForSlot(slot, signal);
+      /** Settles once the reply's row holds its outcome: a stop waits for it. */
+      const finished = Promise.withResolvers<void>();
       try {
         const model = assistant.model ?? defaultModel;
         let content = '';
-        let status: 'complete' | 'incomplete' | 'failed' = 'complete';
+        let status: 'complete' | 'incomplete' | 'stopped' | 'failed' = 'complete';
         let failure: LlmError | null = null;
         let usage: { promptTokens: number | null; completionTokens: number | null } = { promptTokens: null, completionTokens: null };
         let sources: Source[] = [];
         let unexpected: unknown = null;
-        /** The reply's row, stored as "streaming" before the first token; unset if storing it failed. */
-        let replyId: string | undefined;
         let untrack = () => {};
+        // A stop ends the generation like a client leaving, but the reply counts as finished.
+        const stopper = new AbortController();
+        const generating = signal ? AbortSignal.any([signal, stopper.signal]) : stopper.signal;
         // Alongside the work before generation, which does not read it (history leaves streaming replies out).
         // Created later than the user's message by a millisecond at least, so the history never lists the reply first.
         const createdAt = new Date(Math.max(Date.now(), userMessage.createdAt.getTime() + 1));
         const placeholder = prisma.message
-          .create({ data: { ...thread, organizationId, role: 'assistant', content: '', status: 'streaming', model, createdAt }, select: { id: true } })
-          .then((row) => void (replyId = row.id));
+          .create({ data: { ...thread, organizationId, role: 'assistant', content: '', status: 'streaming', model, createdAt } })
+          .then((row) => {
+            replyId = row.id;
+            running.add(row.id, { stop: () => stopper.abort(), finished: finished.promise });
+            emit({ kind: 'started', eventId: ++eventId, userMessage, assistantMessage: row });
+          });
         try {
           const [, info, turns, found] = await Promise.all([
             placeholder,
@@ -269,20 +290,22 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
             contextLength,
             temperature: assistant.temperature ?? undefined,
             maxTokens: assistant.maxTokens ?? undefined,
-            signal,
+            signal: generating,
           });
           for await (const { delta } of stream) {
+            // A piece read after the stop is never sent, so the stored reply is exactly what was streamed.
+            if (stopper.signal.aborted) break;
             content += delta;
-            emit({ kind: 'delta', userMessageId: userMessage.id, delta });
+            emit({ kind: 'delta', eventId: ++eventId, userMessageId: userMessage.id, assistantMessageId: replyId!, delta });
           }
           const outcome = await stream.outcome;
           usage = { promptTokens: outcome.promptTokens, completionTokens: outcome.completionTokens };
-          if (outcome.doneReason === 'aborted') status = 'incomplete';
+          if (outcome.doneReason === 'aborted') status = stopper.signal.aborted ? 'stopped' : 'incomplete';
         } catch (error) {
           // An unexpected failure still stores what was generated, then surfaces as itself.
           if (!(error instanceof LlmError)) unexpected = error;
-          else failure = error;
-          status = content === '' ? 'failed' : 'incomplete';
+          else if (!stopper.signal.aborted) failure = error;
+          status = stopper.signal.aborted && !unexpected ? 'stopped' : content === '' ? 'failed' : 'incomplete';
         }
         untrack();
         // Settled before the final write, or a reply failing early would leave its row streaming.
@@ -308,10 +331,10 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
         if (unexpected) throw unexpected;
         if (status === 'failed' && failure) {
           const error = unavailable(failure);
-          emit({ kind: 'failed', userMessage, code: error.extensions.code, detail: error.message });
+          emit({ kind: 'failed', eventId: ++eventId, userMessage, assistantMessageId: replyId, code: error.extensions.code, detail: error.message });
           throw error;
         }
-        emit({ kind: 'completed', userMessage, assistantMessage });
+        emit({ kind: 'completed', eventId: ++eventId, userMessage, assistantMessage });
         // A model that failed mid-reply: the partial reply is stored as incomplete;
         // streams end with this error rather than presenting the reply as done.
         const interruption = failure
@@ -329,6 +352,7 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
             : undefined;
         return { userMessage, assistantMessage, interruption };
       } finally {
+        finished.resolve();
         release();
       }
     },
