@@ -54,7 +54,8 @@ function lastEventId({ headers, query }: RouteInput): number | undefined {
   const raw = headers.get('last-event-id') ?? query.get('last_event_id');
   if (raw === null || raw.trim() === '') return undefined;
   if (!/^\d{1,9}$/.test(raw.trim())) {
-    throw invalid([{ field: 'Last-Event-ID', message: 'must be a whole number: the id of the last event received' }]);
+    // Named as the query parameter: error fields are snake_case, and the header carries the same value.
+    throw invalid([{ field: 'last_event_id', message: 'must be a whole number (from the Last-Event-ID header or last_event_id): the id of the last event received' }]);
   }
   return Number(raw.trim());
 }
