@@ -258,6 +258,8 @@ export function createChatService({ stopping, prisma, llm, events, log, running,
           .create({ data: { ...thread, organizationId, role: 'assistant', content: '', status: 'streaming', model, createdAt } })
           .then((row) => {
             replyId = row.id;
+            // Saved (and heartbeated) from now on, read at each save about once a second: nothing is written per token.
+            untrack = replies.track(row.id, () => content);
             running.add(row.id, { stop: () => stopper.abort(), finished: finished.promise });
             emit({ kind: 'started', eventId: ++eventId, userMessage, assistantMessage: row });
           });
@@ -268,8 +270,6 @@ export function createChatService({ stopping, prisma, llm, events, log, running,
             history(thread, userMessage),
             retrieve({ organizationId, assistantId: assistant.id, question: data.content, limit: RETRIEVAL_LIMIT }),
           ]);
-          // Read at each save, about once a second: nothing is written per token.
-          untrack = replies.track(replyId!, () => content);
           const contextLength = Math.min(info.contextLength ?? FALLBACK_CONTEXT, maxContextLength);
           const references = selectReferences(found.references, Math.floor(contextLength * REFERENCE_SHARE));
           sources = references.sources;
@@ -307,9 +307,9 @@ export function createChatService({ stopping, prisma, llm, events, log, running,
           else if (!stopper.signal.aborted) failure = error;
           status = stopper.signal.aborted && !unexpected ? 'stopped' : content === '' ? 'failed' : 'incomplete';
         }
-        untrack();
-        // Settled before the final write, or a reply failing early would leave its row streaming.
+        // Settled before the final write, or a reply failing early would leave its row streaming (or tracked).
         await placeholder.catch(() => {});
+        untrack();
 
         // The final write holds everything the client received: the saves before it were snapshots.
         const final = {

@@ -26,6 +26,8 @@ const ABANDONED_AFTER_MS = 4 * HEARTBEAT_MS;
 /** Finished jobs are kept this long (to see what ran when), then deleted, checked once an hour. */
 const KEEP_DONE_MS = 7 * 24 * 3600_000;
 const PRUNE_EVERY_MS = 3600_000;
+/** How long stopping waits for running jobs to notice they were given back. */
+const STOP_WAIT_MS = 3_000;
 /** Why a job given up after its instances kept dying says so in its source's status. */
 export const INTERRUPTED = `Processing was interrupted ${MAX_ATTEMPTS} times (the server stopped while working on it); it will not be retried on its own.`;
 
@@ -135,6 +137,20 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
         RETURNING *`;
       if (rows.some((job) => job.status === 'queued')) for (const wake of wakers) wake();
       return rows.filter((job) => job.status === 'failed');
+    },
+
+    /**
+     * Gives back the jobs this process is running (it is stopping): queued
+     * again at once for any instance to take, without counting the cut-short
+     * run as an attempt. A run still going on finds its job gone at its next
+     * write (JobLostError) and stores nothing.
+     */
+    async releaseHeld(): Promise<number> {
+      const count = await prisma.$executeRaw`
+        UPDATE "Job" SET status = 'queued', "lockedAt" = NULL, "lockedBy" = NULL, "runAt" = now(),
+               attempts = GREATEST(attempts - 1, 0), "updatedAt" = now()
+        WHERE status = 'running' AND starts_with("lockedBy", ${`${PROCESS_ID}:`})`;
+      return count;
     },
 
     /** Deletes jobs that finished well before `before`; failed ones stay as a record of what went wrong. */
@@ -265,11 +281,19 @@ export function startJobWorker({
 
   const loops = Array.from({ length: concurrency }, () => loop());
   return {
+    /**
+     * Takes no new job, gives back the ones running (another instance takes
+     * them at once), then waits a little for the runs to notice: a run that
+     * stops only at its next write is not waited for longer.
+     */
     async stop() {
       stopped = true;
       unsubscribe();
       wakeAll();
-      await Promise.allSettled(loops);
+      await recovered;
+      await queue.releaseHeld().catch(onError);
+      const wait = new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref());
+      await Promise.race([Promise.allSettled(loops), wait]);
     },
   };
 }
