@@ -1,7 +1,11 @@
 // Stopping a reply and resuming its stream, through real HTTP against a
 // gateway on PGlite, with a model that writes one token every 50 ms.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { buildApp } from '../src/app.ts';
+import { openDatabase } from '../src/db/database.ts';
+import { createLlm } from '../src/llm/ollama.ts';
 import { createTestApp, type TestApp } from './utils/app.ts';
+import { throwawaySchema } from './utils/postgres.ts';
 import { collectEvents, readEvents, type SseEvent } from './utils/sse.ts';
 
 const WORDS = Array.from({ length: 40 }, (_, i) => `word${i}`);
@@ -271,5 +275,42 @@ describe('resuming a stream', () => {
     expect(unknown.status).toBe(404);
     const globex = { 'X-API-Key': t.otherOrg.clientId, 'X-API-Secret': t.otherOrg.clientSecret };
     expect((await call('GET', path, globex, { Accept: 'text/event-stream' })).status).toBe(404);
+  });
+});
+
+describe('past the kept events', () => {
+  test('an instance that never kept a finished reply\'s events replays it from the stored reply from the start, and answers 410 from the middle', async () => {
+    const schema = await throwawaySchema('gateway_resume');
+    const first = await createTestApp({ databaseUrl: schema.url, ollama: { reply: REPLY } });
+    // Another instance on the same database, sharing no Redis: the reply's events were kept by the first alone.
+    const db = await openDatabase({ databaseUrl: schema.url });
+    const other = buildApp({ config: first.config, db, llm: createLlm({ host: first.ollama.url }), runJobs: false });
+    try {
+      const assistant = (await first.json('POST', '/api/v1/assistants', { body: { name: 'Elsewhere' } })).body.data;
+      const session = (await first.json('POST', '/api/v1/sessions', { body: { assistant_id: assistant.id } })).body.data;
+      const reply = (await first.json('POST', `/api/v1/sessions/${session.id}/messages`, { body: { content: 'Hi' } })).body.data.assistant_message;
+      const events = (lastEventId?: string) =>
+        other.fetch(
+          new Request(`http://gateway.test/api/v1/sessions/${session.id}/messages/${reply.id}/events`, {
+            headers: { 'X-API-Key': first.org.clientId, 'X-API-Secret': first.org.clientSecret, Accept: 'text/event-stream', ...(lastEventId ? { 'Last-Event-ID': lastEventId } : {}) },
+          }),
+        );
+      const whole = await collectEvents(await events());
+      expect(whole.map((e) => [e.id, e.event])).toEqual([
+        ['1', 'start'],
+        ['2', 'token'],
+        ['3', 'done'],
+      ]);
+      expect(deltasOf(whole)).toBe(reply.content);
+      expect(JSON.parse(whole[2].data).data.assistant_message).toMatchObject({ id: reply.id, status: 'complete', content: REPLY });
+      const gone = await events('4');
+      expect(gone.status).toBe(410);
+      expect((await gone.json()).detail).toMatch(/no longer kept/);
+    } finally {
+      await other.close();
+      await db.close();
+      await first.close();
+      await schema.drop();
+    }
   });
 });
