@@ -26,8 +26,7 @@ const ABANDONED_AFTER_MS = 4 * HEARTBEAT_MS;
 /** Finished jobs are kept this long (to see what ran when), then deleted, checked once an hour. */
 const KEEP_DONE_MS = 7 * 24 * 3600_000;
 const PRUNE_EVERY_MS = 3600_000;
-/** How long stopping waits for running jobs to notice they were given back. */
-const STOP_WAIT_MS = 3_000;
+const ABANDONED = Symbol('abandoned');
 /** Why a job given up after its instances kept dying says so in its source's status. */
 export const INTERRUPTED = `Processing was interrupted ${MAX_ATTEMPTS} times (the server stopped while working on it); it will not be retried on its own.`;
 
@@ -253,8 +252,13 @@ export function startJobWorker({
       try {
         await maintain(false);
         job = await queue.claim(workerId);
+        // Claimed while stopping: given back with the others (stop releases every job this process holds).
+        if (job && stopped) return;
         if (job) {
-          await run(job);
+          const running = run(job);
+          running.catch(() => {}); // when abandoned below, its failure (it lost its job) matters to no one
+          // Stopping does not wait for a run: its job is given back, and the run stores nothing once it is not its own.
+          if ((await Promise.race([running, abandoned.promise])) === ABANDONED) return;
           continue;
         }
       } catch (error) {
@@ -279,21 +283,21 @@ export function startJobWorker({
     }
   }
 
+  const abandoned = Promise.withResolvers<typeof ABANDONED>();
   const loops = Array.from({ length: concurrency }, () => loop());
   return {
     /**
-     * Takes no new job, gives back the ones running (another instance takes
-     * them at once), then waits a little for the runs to notice: a run that
-     * stops only at its next write is not waited for longer.
+     * Takes no new job and gives back the ones running (queued again at once,
+     * for another instance to take), without waiting for their runs: a run
+     * finds its job gone at its next write (JobLostError) and stores nothing.
      */
     async stop() {
       stopped = true;
       unsubscribe();
       wakeAll();
-      await recovered;
+      abandoned.resolve(ABANDONED);
+      await Promise.allSettled(loops);
       await queue.releaseHeld().catch(onError);
-      const wait = new Promise((resolve) => setTimeout(resolve, STOP_WAIT_MS).unref());
-      await Promise.race([Promise.allSettled(loops), wait]);
     },
   };
 }
