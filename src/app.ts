@@ -50,7 +50,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
   const llm = metrics.meter(client);
   const events = createChatEventBus({ redis });
   const stopping = new AbortController();
-  const services = createServices({ prisma: db.prisma, llm, config, events, stopping: stopping.signal, logger });
+  const services = createServices({ prisma: db.prisma, llm, config, events, redis, stopping: stopping.signal, logger });
   const worker = runJobs
     ? startJobWorker({
         queue: services.jobs,
@@ -116,6 +116,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
       // A VACUUM cut short by closing the database would only be started again later.
       await services.knowledge.upkeepSettled();
       await services.replies.close();
+      await services.replyControl.close();
       // Replies and jobs that just finished may still be queueing their webhook events.
       await services.webhookEvents.settled();
       await events.close();

@@ -9,7 +9,9 @@ export const ErrorCode = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
+  NOT_ACCEPTABLE: 406,
   CONFLICT: 409,
+  GONE: 410,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   VALIDATION_FAILED: 422,
@@ -17,6 +19,8 @@ export const ErrorCode = {
   MODEL_UNAVAILABLE: 503,
   OVERLOADED: 503,
   SERVER_STOPPING: 503,
+  /** Something this instance cannot serve now, that another one (or a retry) can. */
+  UNAVAILABLE: 503,
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createClient } from 'graphql-ws';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { buildApp, type App } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
@@ -12,6 +12,7 @@ import { openDatabase, type Database } from '../src/db/database.ts';
 import { createLlm } from '../src/llm/ollama.ts';
 import { startOllamaDouble, type OllamaDouble } from './utils/ollama-double.ts';
 import { REDIS_URL, throwawaySchema } from './utils/postgres.ts';
+import { collectEvents, readEvents, type SseEvent } from './utils/sse.ts';
 
 type Instance = { app: App; db: Database; redis: Redis; server: Server; url: string; wsUrl: string };
 
@@ -182,4 +183,96 @@ test('a job whose instance stopped answering is taken over once its lock goes st
   expect(await a.db.prisma.job.findFirstOrThrow({ where: { sourceId: stale } })).toMatchObject({ status: 'done', attempts: 2 });
   expect(await a.db.prisma.job.findFirstOrThrow({ where: { sourceId: live } })).toMatchObject({ status: 'running', lockedBy: 'a-live-instance:worker' });
   expect(await a.db.prisma.knowledgeSource.findUniqueOrThrow({ where: { id: live } })).toMatchObject({ status: 'processing' });
+});
+
+describe('stopping and resuming a reply through the other instance', () => {
+  const LONG = Array.from({ length: 50 }, (_, i) => `piece${i}`).join(' ');
+  beforeAll(() => ollama.setBehavior({ reply: LONG, tokenDelayMs: 50 }));
+  afterAll(() => ollama.setBehavior({ reply: 'Shared across instances, token by token', tokenDelayMs: 5 }));
+
+  async function thread() {
+    const org = await instances[0].app.services.organizations.create({ name: `Replies ${Date.now()}` });
+    const headers = { 'X-API-Key': org.clientId, 'X-API-Secret': org.clientSecret };
+    const post = async (base: string, path: string, body: unknown) =>
+      (await (await fetch(`${base}${path}`, { method: 'POST', headers: { ...headers, 'Content-Type': 'application/json' }, body: JSON.stringify(body) })).json()).data;
+    const assistant = await post(instances[0].url, '/api/v1/assistants', { name: 'Long' });
+    const session = await post(instances[0].url, '/api/v1/sessions', { assistant_id: assistant.id });
+    const send = (base: string, signal?: AbortSignal) =>
+      fetch(`${base}/api/v1/sessions/${session.id}/messages`, {
+        method: 'POST',
+        signal,
+        headers: { ...headers, 'Content-Type': 'application/json', Accept: 'text/event-stream' },
+        body: JSON.stringify({ content: 'Go on and on' }),
+      });
+    const resume = (base: string, replyId: string, lastEventId: string) =>
+      fetch(`${base}/api/v1/sessions/${session.id}/messages/${replyId}/events`, { headers: { ...headers, Accept: 'text/event-stream', 'Last-Event-ID': lastEventId } });
+    const stored = async (replyId: string) => {
+      for (let i = 0; ; i++) {
+        const items = (await (await fetch(`${instances[1].url}/api/v1/sessions/${session.id}/messages`, { headers })).json()).data.items;
+        const reply = items.find((item: any) => item.id === replyId);
+        if (reply.status !== 'streaming' || i > 200) return reply;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    };
+    return { session, headers, send, resume, stored };
+  }
+  const deltas = (events: SseEvent[]) => events.filter((e) => e.event === 'token').map((e) => JSON.parse(e.data).delta).join('');
+
+  test('a reply generated on one instance, stopped through the other after three tokens, is stored as stopped with exactly what was streamed', async () => {
+    const [a, b] = instances;
+    const { session, headers, send, stored } = await thread();
+    const events: SseEvent[] = [];
+    let stop: Promise<Response> | undefined;
+    for await (const event of readEvents(await send(a.url))) {
+      events.push(event);
+      if (events.filter((e) => e.event === 'token').length === 3 && !stop) {
+        const replyId = JSON.parse(events[0].data).assistant_message.id;
+        stop = fetch(`${b.url}/api/v1/sessions/${session.id}/messages/${replyId}/stop`, { method: 'POST', headers });
+      }
+    }
+    const answer = await (await stop!).json();
+    expect(answer).toMatchObject({ status_code: 200, data: { status: 'stopped', content: deltas(events) } });
+    expect(events.at(-1)!.event).toBe('done');
+    const reply = JSON.parse(events.at(-1)!.data).data.assistant_message;
+    expect(reply).toMatchObject({ status: 'stopped', content: deltas(events) });
+    expect(deltas(events).length).toBeLessThan(LONG.length);
+    expect(await stored(reply.id)).toMatchObject({ status: 'stopped', content: deltas(events) });
+  });
+
+  test('a stream from one instance is resumed on the other with Last-Event-ID and followed live to the end', async () => {
+    const [a, b] = instances;
+    const { send, resume, stored } = await thread();
+    const sender = readEvents(await send(a.url));
+    const opening: SseEvent[] = [];
+    for await (const event of sender) {
+      opening.push(event);
+      if (opening.length === 5) break;
+    }
+    const replyId = JSON.parse(opening[0].data).assistant_message.id;
+    const rest = await collectEvents(await resume(b.url, replyId, '3'));
+    expect(rest[0].id).toBe('4');
+    expect(rest.map((e) => Number(e.id))).toEqual(rest.map((_, i) => 4 + i));
+    expect(rest.at(-1)!.event).toBe('done');
+    const reply = await stored(replyId);
+    // The first sender left after event 5, which stopped the generation: whatever was stored, it is rebuilt exactly.
+    expect(deltas(opening.slice(0, 3)) + deltas(rest)).toBe(reply.content);
+    expect(JSON.parse(rest.at(-1)!.data).data.assistant_message).toMatchObject({ id: replyId, status: reply.status, content: reply.content });
+  });
+
+  test('a live reply followed from another instance while its sender stays reads to the complete reply', async () => {
+    const [a, b] = instances;
+    const { send, resume, stored } = await thread();
+    const senderEvents: SseEvent[] = [];
+    const reading = (async () => {
+      for await (const event of readEvents(await send(a.url))) senderEvents.push(event);
+    })();
+    while (senderEvents.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+    const replyId = JSON.parse(senderEvents[0].data).assistant_message.id;
+    const follower = await collectEvents(await resume(b.url, replyId, '1'));
+    await reading;
+    const reply = await stored(replyId);
+    expect(reply).toMatchObject({ status: 'complete', content: LONG });
+    expect(deltas(follower)).toBe(LONG);
+    expect(follower.at(-1)!.id).toBe(senderEvents.at(-1)!.id);
+  });
 });

@@ -15,7 +15,9 @@ const NAMES: Record<ErrorCodeName, { type: string; code: string }> = {
   FORBIDDEN: { type: 'invalid_request_error', code: 'forbidden' },
   NOT_FOUND: { type: 'invalid_request_error', code: 'not_found' },
   METHOD_NOT_ALLOWED: { type: 'invalid_request_error', code: 'method_not_allowed' },
+  NOT_ACCEPTABLE: { type: 'invalid_request_error', code: 'not_acceptable' },
   CONFLICT: { type: 'invalid_request_error', code: 'conflict' },
+  GONE: { type: 'invalid_request_error', code: 'gone' },
   PAYLOAD_TOO_LARGE: { type: 'invalid_request_error', code: 'request_too_large' },
   UNSUPPORTED_MEDIA_TYPE: { type: 'invalid_request_error', code: 'unsupported_media_type' },
   VALIDATION_FAILED: { type: 'invalid_request_error', code: 'invalid_value' },
@@ -23,6 +25,7 @@ const NAMES: Record<ErrorCodeName, { type: string; code: string }> = {
   MODEL_UNAVAILABLE: { type: 'server_error', code: 'model_unavailable' },
   OVERLOADED: { type: 'server_error', code: 'overloaded' },
   SERVER_STOPPING: { type: 'server_error', code: 'server_stopping' },
+  UNAVAILABLE: { type: 'server_error', code: 'unavailable' },
 };
 
 /** A refusal that names the request field at fault (`param`) or carries OpenAI's own code for it. */

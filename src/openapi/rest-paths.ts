@@ -87,7 +87,8 @@ const errorRef = (status: number) => ({ $ref: `#/components/responses/Error${sta
 export type RouteOperation = { path: string; method: string; operation: Record<string, unknown> };
 
 export function restOperation(route: Route, schema: GraphQLSchema, registry: SchemaRegistry): RouteOperation {
-  const { operation, fragments } = parts(route.document);
+  // A route that answers only with server-sent events is described by its stream's operation.
+  const { operation, fragments } = parts((route.document ?? route.streamDocument)!);
   const root = rootType(schema, operation);
   const rootFields = operation.selectionSet.selections.filter((s): s is FieldNode => s.kind === Kind.FIELD).map((s) => root.getFields()[s.name.value]);
   const sources = probeVariables(route);
@@ -125,6 +126,7 @@ export function restOperation(route: Route, schema: GraphQLSchema, registry: Sch
       bodyFields.push({ name: snakeCase(source.name), schema: described(variableType, description), required });
     }
   }
+  for (const header of route.openapi?.headers ?? []) parameters.push({ name: header.name, in: 'header', required: false, schema: { type: 'string' }, description: header.description });
   // A path parameter no variable takes is still part of the path.
   for (const name of route.path.split('/').filter((p) => p.startsWith(':')).map((p) => p.slice(1))) {
     if (!parameters.some((p) => p.in === 'path' && p.name === name)) parameters.push({ name, in: 'path', required: true, schema: { type: 'string' } });
@@ -160,7 +162,7 @@ export function restOperation(route: Route, schema: GraphQLSchema, registry: Sch
   const security = rootFields.length ? securityOf(rootFields[0]) : [];
   const responses: Record<string, unknown> = {};
   for (const { status, detail } of reply.outcomes) {
-    const content: Record<string, unknown> = { 'application/json': { schema: replyContent(status, detail) } };
+    const content: Record<string, unknown> = route.document ? { 'application/json': { schema: replyContent(status, detail) } } : {};
     if (route.streamDocument) content['text/event-stream'] = { schema: { type: 'string', description: EVENT_STREAM_FORMAT } };
     responses[String(status)] = { description: detail, ...(security.length ? { headers: RATE_LIMIT_HEADERS } : {}), content };
   }

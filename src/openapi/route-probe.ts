@@ -61,6 +61,8 @@ function builtFrom(value: unknown): { source: 'path' | 'query'; name: string } |
 
 /** Which variable comes from which part of the request. */
 export function probeVariables(route: Route): Map<string, VariableSource> {
+  // A mapping that validates what it reads cannot run on markers: the route says it instead.
+  if (route.openapi?.variables) return new Map(Object.entries(route.openapi.variables));
   const names = route.path.split('/').filter((part) => part.startsWith(':')).map((part) => part.slice(1));
   const params = Object.fromEntries(names.map((name) => [name, mark('path', name)]));
   const body = new Proxy({} as Record<string, unknown>, {
@@ -68,7 +70,7 @@ export function probeVariables(route: Route): Map<string, VariableSource> {
     ownKeys: () => [],
     has: () => true,
   });
-  const variables = route.variables({ params, query: new MarkedQuery(), body });
+  const variables = route.variables({ params, query: new MarkedQuery(), body, headers: new Headers() });
   const sources = new Map<string, VariableSource>();
   for (const [variable, value] of Object.entries(variables)) {
     if (value === undefined) continue;

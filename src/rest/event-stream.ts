@@ -1,11 +1,15 @@
 // Server-sent events for the message endpoints (Accept: text/event-stream):
+//   event: start  data: {"user_message": {...}, "assistant_message": {...}}  the reply's id, status streaming
 //   event: token  data: {"delta": "..."}           one per piece of the reply
 //   event: done   data: <the JSON reply, envelope included>
 //   event: error  data: <the error envelope>        when the reply fails after the stream began
-// Every event has an id. A client that goes away ends the subscription, which
-// stops the generation (its partial reply is stored as incomplete).
+// Every event has an id: the reply's own event numbers (1 for start, then one
+// more per event), so that a client resuming with Last-Event-ID gets what
+// followed. A client that goes away ends the subscription, which stops the
+// generation of a reply it sent (its partial reply is stored as incomplete).
 import type { ExecutionResult } from 'graphql';
-import { envelopeForErrors, success } from './envelope.ts';
+import { statusOf } from '../errors.ts';
+import { envelopeForErrors, failure, success } from './envelope.ts';
 
 /** The format above, for the API reference. */
 export const EVENT_STREAM_FORMAT =
@@ -16,7 +20,7 @@ export const EVENT_STREAM_FORMAT =
 /** Comment lines keep proxies from closing a stream that waits on a slow model. */
 const HEARTBEAT_MS = 15_000;
 
-type StreamResult = ExecutionResult<{ result: { __typename: string; delta?: string } & Record<string, unknown> }>;
+type StreamResult = ExecutionResult<{ result: { __typename: string; event_id?: number; delta?: string } & Record<string, unknown> }>;
 
 const encoder = new TextEncoder();
 
@@ -25,19 +29,24 @@ function frame(id: number, event: string, data: unknown): Uint8Array {
 }
 
 /**
- * Turns a subscription's results into an SSE response. `first` is the result
- * already read (so that failures before the stream began could still be
- * answered with a plain JSON error).
+ * Turns a subscription's results into an SSE response. `first` are the
+ * results already read (so that failures before the stream began could still
+ * be answered with a plain JSON error).
  */
 export function eventStreamResponse(
-  first: StreamResult,
+  first: StreamResult[],
   rest: AsyncIterator<StreamResult>,
   done: { status: number; detail: string },
   /** The request's signal: a client that leaves ends the subscription even if the body is never cancelled. */
   signal?: AbortSignal,
 ): Response {
-  let id = 1;
-  let pending: StreamResult | null = first;
+  /** The last id sent; an event without a number of its own (an error) takes the next one. */
+  let lastId = 0;
+  const pending = [...first];
+  const send = (controller: ReadableStreamDefaultController<Uint8Array>, event: string, data: unknown, id?: number) => {
+    lastId = id ?? lastId + 1;
+    controller.enqueue(frame(lastId, event, data));
+  };
   let heartbeat: ReturnType<typeof setInterval> | undefined;
 
   const finish = async () => {
@@ -53,8 +62,8 @@ export function eventStreamResponse(
     async pull(controller) {
       // Skips results that carry nothing for REST clients (the stored user message).
       for (;;) {
-        const next = pending ? { value: pending, done: false } : await rest.next();
-        pending = null;
+        const held = pending.shift();
+        const next = held ? { value: held, done: false } : await rest.next();
         if (next.done) {
           clearInterval(heartbeat);
           controller.close();
@@ -62,18 +71,23 @@ export function eventStreamResponse(
         }
         const result = next.value;
         if (result.errors?.length) {
-          controller.enqueue(frame(id++, 'error', envelopeForErrors(result.errors)));
+          send(controller, 'error', envelopeForErrors(result.errors));
           continue;
         }
-        const event = result.data!.result;
-        if (event.__typename === 'MessageDelta') {
-          controller.enqueue(frame(id++, 'token', { delta: event.delta }));
-          return;
-        }
-        if (event.__typename === 'MessageCompleted') {
-          const { __typename, ...reply } = event;
-          controller.enqueue(frame(id++, 'done', success(done.status, done.detail, reply)));
-          return;
+        const { __typename, event_id: id, ...event } = result.data!.result;
+        switch (__typename) {
+          case 'MessageStarted': {
+            const { started_assistant_message: assistantMessage, ...started } = event;
+            return send(controller, 'start', { ...started, assistant_message: assistantMessage }, id);
+          }
+          case 'MessageDelta':
+            return send(controller, 'token', { delta: event.delta }, id);
+          case 'MessageCompleted':
+            return send(controller, 'done', success(done.status, done.detail, event), id);
+          case 'MessageFailed': {
+            const code = event.code as string;
+            return send(controller, 'error', failure(statusOf(code), event.detail as string), id);
+          }
         }
       }
     },

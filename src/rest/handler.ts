@@ -70,18 +70,25 @@ function match(method: string, path: string): Match {
 async function stream(request: Request, route: Route, document: TypedDocumentNode<any, any>, variables: Record<string, unknown>, operations: Operations) {
   const results = await operations.subscribe(document, variables);
   if (!(Symbol.asyncIterator in results)) return errorsResponse(results.errors ?? [{ message: 'No result' }]);
-  // The stored user message comes first; whether the model answers is known only at the next event.
+  // The stored user message comes first, then the reply's start; whether the model answers is
+  // known only at the next event, so the start is held back until then.
+  const held: ExecutionResult[] = [];
   let first = await results.next();
-  while (!first.done && !first.value.errors?.length && (first.value.data as any)?.result?.__typename === 'MessageReceived') {
+  for (;;) {
+    if (first.done || first.value.errors?.length) break;
+    const kind = (first.value.data as any)?.result?.__typename;
+    if (kind !== 'MessageReceived' && kind !== 'MessageStarted') break;
+    if (kind === 'MessageStarted') held.push(first.value);
     first = await results.next();
   }
-  if (first.done) return errorsResponse([{ message: 'The reply stream ended before it began.' }]);
+  // Nothing to send: a resumed reply whose last event the client already has (204 also tells an EventSource not to reconnect).
+  if (first.done) return new Response(null, { status: 204 });
   if (first.value.errors?.length) {
     await results.return?.();
     return errorsResponse(first.value.errors);
   }
   const { status, detail } = route.reply({ result: null });
-  return eventStreamResponse(first.value as never, results as never, { status, detail }, request.signal);
+  return eventStreamResponse([...held, first.value] as never, results as never, { status, detail }, request.signal);
 }
 
 /**
@@ -139,8 +146,11 @@ export function restSurface({ yoga, bodyMaxBytes, uploadMaxBytes }: { yoga: Yoga
       const operations = yogaOperations(yoga, request, await admit());
       const { route, params } = resolved;
       const body = await readBody(request, route);
-      const variables = route.variables({ params, query: url.searchParams, body });
+      const variables = route.variables({ params, query: url.searchParams, body, headers: request.headers });
       if (route.streamDocument && wantsEventStream(request)) return await stream(request, route, route.streamDocument, variables, operations);
+      if (!route.document) {
+        return jsonResponse(failure(406, `${url.pathname} answers with server-sent events only: send Accept: text/event-stream.`), 406);
+      }
       if (route.ndjson) return await ndjsonExport(route.document, variables, operations, route.ndjson.filename, request.signal);
       const result = await operations.execute(route.document, variables);
       if (result.errors?.length) return errorsResponse(result.errors);

@@ -2,7 +2,9 @@
 // (src/rest/operations.graphql) plus how the path, query and body become its
 // variables and how its result becomes the documented reply.
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { invalid } from '../errors.ts';
 import { camelCase } from './envelope.ts';
+import type { VariableSource } from '../openapi/route-probe.ts';
 import * as op from './operations.generated.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -12,13 +14,15 @@ export type RouteInput = {
   query: URLSearchParams;
   /** The JSON body with its top-level keys in camelCase (the body's own values untouched). */
   body: Record<string, unknown>;
+  headers: Headers;
 };
 
 export type Route = {
   method: Method;
   /** Path below /api/v1, with :name segments; matched with or without a trailing slash. */
   path: string;
-  document: TypedDocumentNode<any, any>;
+  /** The operation answering in JSON; a route without one answers only with server-sent events (406 otherwise). */
+  document?: TypedDocumentNode<any, any>;
   /** The body the route reads: JSON (true), JSON that may be left out ('optional': none reads as {}) or a multipart form (file uploads). */
   body?: boolean | 'optional' | 'multipart';
   variables: (input: RouteInput) => Record<string, unknown>;
@@ -43,6 +47,10 @@ export type Route = {
     errors?: number[];
     /** Enum values every result of the route has where its variables do not say it (the kind of source it adds), by enum name: the reply's shape depends on them. */
     enums?: Record<string, string>;
+    /** Where each variable comes from, for a mapping that validates what it reads (it cannot be probed). */
+    variables?: Record<string, VariableSource>;
+    /** Request headers the route reads. */
+    headers?: Array<{ name: string; description: string }>;
   };
 };
 
@@ -57,6 +65,48 @@ function param(query: URLSearchParams, name: string): unknown {
 
 const page = ({ query }: RouteInput) => ({ limit: param(query, 'limit'), offset: param(query, 'offset') });
 const text = (query: URLSearchParams, name: string) => query.get(name) || undefined;
+
+/**
+ * The id of the last event a client received: the Last-Event-ID header (an
+ * EventSource sends it when it reconnects), or `last_event_id` in the query
+ * (for a new EventSource, which cannot set headers). Absent: from the start.
+ */
+function lastEventId({ headers, query }: RouteInput): number | undefined {
+  const raw = headers.get('last-event-id') ?? query.get('last_event_id');
+  if (raw === null || raw.trim() === '') return undefined;
+  if (!/^\d{1,9}$/.test(raw.trim())) {
+    // Named as the query parameter: error fields are snake_case, and the header carries the same value.
+    throw invalid([{ field: 'last_event_id', message: 'must be a whole number (from the Last-Event-ID header or last_event_id): the id of the last event received' }]);
+  }
+  return Number(raw.trim());
+}
+
+/** Stopping and resuming a reply of a session or a conversation (the path's :id). */
+function replyRoutes(threads: 'sessions' | 'conversations'): Route[] {
+  const thread = (id: string) => (threads === 'sessions' ? { sessionId: id } : { conversationId: id });
+  return [
+    {
+      method: 'POST',
+      path: `/${threads}/:id/messages/:messageId/stop`,
+      document: op.RestStopMessageDocument,
+      variables: ({ params }) => ({ id: params.messageId, ...thread(params.id) }),
+      reply: ok('Reply stopped; what was streamed before the stop is stored'),
+    },
+    {
+      method: 'GET',
+      path: `/${threads}/:id/messages/:messageId/events`,
+      streamDocument: op.RestReplyEventsDocument,
+      variables: (input) => ({ id: input.params.messageId, ...thread(input.params.id), afterEventId: lastEventId(input) }),
+      openapi: {
+        variables: { id: { from: 'path', name: 'messageId' }, [threads === 'sessions' ? 'sessionId' : 'conversationId']: { from: 'path', name: 'id' }, afterEventId: { from: 'query', name: 'last_event_id' } },
+        headers: [{ name: 'Last-Event-ID', description: 'The id of the last event received; the replay starts after it (the same as last_event_id).' }],
+        errors: [406, 410],
+      },
+      // The replay ends as the reply's own stream did: its `done` event is the send's reply.
+      reply: created('Message sent and reply generated'),
+    },
+  ];
+}
 
 const KNOWLEDGE = { files: 'file', qa: 'qa', urls: 'url' } as const;
 
@@ -286,6 +336,7 @@ export const routes: Route[] = [
     variables: ({ params, body }) => ({ id: params.id, input: body }),
     reply: created('Message sent and reply generated'),
   },
+  ...replyRoutes('sessions'),
 
   ...threadRoutes('sessions'),
 
@@ -337,6 +388,7 @@ export const routes: Route[] = [
     variables: ({ params, body }) => ({ id: params.id, input: body }),
     reply: created('Message sent and reply generated'),
   },
+  ...replyRoutes('conversations'),
 
   ...threadRoutes('conversations'),
 

@@ -2,7 +2,8 @@
 // `streamConversationMessage` send a message and stream its reply to the
 // sender (ending the subscription stops the generation; what was generated is
 // kept as an incomplete reply). `sessionEvents` and `conversationEvents` let
-// anyone else allowed to see the thread watch it live.
+// anyone else allowed to see the thread watch it live. Every event of a reply
+// carries its `eventId`, the number the REST stream sends as `id:`.
 import { Repeater } from '@repeaterjs/repeater';
 import type { Context } from '../context.ts';
 import type { ChatEvent } from '../services/chat-events.ts';
@@ -19,17 +20,31 @@ const MessageReceived = builder.objectRef<Event<'received'>>('MessageReceived').
   fields: (t) => ({ userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }) }),
 });
 
+const EVENT_ID = 'Its number in the reply\'s events: 1 for MessageStarted, then one more for each event. Resuming after it (replyEvents) replays what followed.';
+
+const MessageStarted = builder.objectRef<Event<'started'>>('MessageStarted').implement({
+  description: 'The reply is being generated: its id is what stopMessage and replyEvents take.',
+  fields: (t) => ({
+    eventId: t.exposeInt('eventId', { description: EVENT_ID }),
+    userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }),
+    assistantMessage: t.field({ type: MessageRef, description: 'Status streaming, no content yet.', resolve: (e) => e.assistantMessage }),
+  }),
+});
+
 const MessageDelta = builder.objectRef<Event<'delta'>>('MessageDelta').implement({
   description: 'The next piece of the reply.',
   fields: (t) => ({
+    eventId: t.exposeInt('eventId', { description: EVENT_ID }),
     userMessageId: t.exposeID('userMessageId', { description: 'The message this reply answers.' }),
+    assistantMessageId: t.exposeID('assistantMessageId', { description: 'The reply this piece belongs to.' }),
     delta: t.exposeString('delta'),
   }),
 });
 
 const MessageCompleted = builder.objectRef<Event<'completed'>>('MessageCompleted').implement({
-  description: 'The reply was stored: complete, or incomplete when it was cut short.',
+  description: 'The reply was stored: complete; incomplete when it was cut short; stopped when stopMessage ended it.',
   fields: (t) => ({
+    eventId: t.exposeInt('eventId', { description: EVENT_ID }),
     userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }),
     assistantMessage: t.field({
       type: MessageRef,
@@ -43,6 +58,7 @@ const MessageCompleted = builder.objectRef<Event<'completed'>>('MessageCompleted
 const MessageFailed = builder.objectRef<Event<'failed'>>('MessageFailed').implement({
   description: 'No reply could be generated (the user\'s message is stored).',
   fields: (t) => ({
+    eventId: t.exposeInt('eventId', { description: EVENT_ID }),
     userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }),
     code: t.exposeString('code'),
     detail: t.exposeString('detail'),
@@ -65,6 +81,7 @@ const HandoffChanged = builder.objectRef<Event<'handoff'>>('HandoffChanged').imp
 
 const typeNames = {
   received: 'MessageReceived',
+  started: 'MessageStarted',
   delta: 'MessageDelta',
   completed: 'MessageCompleted',
   failed: 'MessageFailed',
@@ -72,8 +89,8 @@ const typeNames = {
   handoff: 'HandoffChanged',
 } as const;
 
-const ChatEventRef = builder.unionType('ChatEvent', {
-  types: [MessageReceived, MessageDelta, MessageCompleted, MessageFailed, OperatorMessage, HandoffChanged],
+export const ChatEventRef = builder.unionType('ChatEvent', {
+  types: [MessageReceived, MessageStarted, MessageDelta, MessageCompleted, MessageFailed, OperatorMessage, HandoffChanged],
   resolveType: (event) => typeNames[(event as ChatEvent).kind],
 });
 
@@ -89,11 +106,13 @@ function sendAsStream(ctx: Context, thread: Thread, input: { content: string; me
     // The subscriber leaving (unsubscribe, closed socket, dropped HTTP request) stops the generation.
     void stop.then(stopGenerating);
     ctx.signal?.addEventListener('abort', stopGenerating, { once: true });
+    let completed: Event<'completed'> | undefined;
     try {
       const { userMessage, assistantMessage, interruption } = await ctx.services.chat.send(thread, input, {
         signal: abort.signal,
         onEvent: (event) => {
           // The outcome is pushed below once known: a completion, or the error that `send` throws.
+          if (event.kind === 'completed') completed = event;
           if (event.kind === 'completed' || event.kind === 'failed') return;
           // A client too slow to take the reply's pieces (the buffer holds 1024) gives up its
           // reply: the generation stops and what was generated is stored as incomplete.
@@ -105,7 +124,7 @@ function sendAsStream(ctx: Context, thread: Thread, input: { content: string; me
         },
       });
       // A reply the model cut short ends the stream with an error, not as a completion.
-      await push(interruption ? { kind: 'error', error: interruption } : { kind: 'completed', userMessage, assistantMessage });
+      await push(interruption ? { kind: 'error', error: interruption } : (completed ?? { kind: 'completed', eventId: 0, userMessage, assistantMessage }));
     } catch (error) {
       await push({ kind: 'error', error });
     } finally {
@@ -125,7 +144,7 @@ builder.subscriptionFields((t) => ({
   streamSessionMessage: t.field({
     type: ChatEventRef,
     authScopes: { viewer: true },
-    description: 'Sends a message to a session and streams the reply: MessageReceived, MessageDelta…, MessageCompleted.',
+    description: 'Sends a message to a session and streams the reply: MessageReceived, MessageStarted, MessageDelta…, MessageCompleted.',
     args: { sessionId: t.arg.id({ required: true }), input: t.arg({ type: SendMessageInput, required: true }) },
     subscribe: async (_root, { sessionId, input }, ctx) => {
       const session = await ctx.services.sessions.get(ctx.viewer!, String(sessionId));
@@ -136,7 +155,7 @@ builder.subscriptionFields((t) => ({
   streamConversationMessage: t.field({
     type: ChatEventRef,
     authScopes: { apiKey: true },
-    description: 'Sends a message to a conversation and streams the reply: MessageReceived, MessageDelta…, MessageCompleted.',
+    description: 'Sends a message to a conversation and streams the reply: MessageReceived, MessageStarted, MessageDelta…, MessageCompleted.',
     args: { conversationId: t.arg.id({ required: true }), input: t.arg({ type: SendMessageInput, required: true }) },
     subscribe: async (_root, { conversationId, input }, ctx) => {
       const conversation = await ctx.services.conversations.get(ctx.viewer!, String(conversationId));

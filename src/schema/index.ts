@@ -7,6 +7,7 @@ import './session.ts';
 import './user-context.ts';
 import './conversation.ts';
 import './chat-stream.ts';
+import './reply-control.ts';
 import './knowledge.ts';
 import './knowledge-search.ts';
 import './handoff.ts';

@@ -39,7 +39,7 @@ export const MessageRef = builder.prismaObject('Message', {
     role: t.exposeString('role', { description: 'user or assistant; operator for a person who took over the thread (handoff); system for instructions that an OpenAI-compatible client sent with its history.' }),
     content: t.exposeString('content'),
     status: t.exposeString('status', {
-      description: 'complete; streaming (being generated: its content so far, saved about every second); incomplete (the reply was cut short, its content is what was generated); failed (no reply).',
+      description: 'complete; streaming (being generated: its content so far, saved about every second); incomplete (the reply was cut short, its content is what was generated); stopped (stopMessage ended it: its content is what was streamed before the stop); failed (no reply).',
     }),
     model: t.exposeString('model', { nullable: true }),
     error: t.exposeString('error', { nullable: true, description: 'Why the reply is incomplete or failed.' }),

@@ -8,8 +8,10 @@ import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError } from '../errors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
-import type { ChatEvent, ChatEventBus } from './chat-events.ts';
+import { isReplyEvent, type ChatEvent, type ChatEventBus } from './chat-events.ts';
 import type { GenerationSlots } from './generation-slots.ts';
+import type { ReplyLog } from './reply-log.ts';
+import type { RunningReplies } from './running-replies.ts';
 import type { StreamingReplies } from './streaming-replies.ts';
 import type { Reference } from '../knowledge/fuse.ts';
 import { buildPrompt, estimateTokens, type ChatTurn, type ReferencePassage } from './prompt.ts';
@@ -55,6 +57,10 @@ export type ChatDeps = {
   prisma: PrismaClient;
   llm: Llm;
   events: ChatEventBus;
+  /** Keeps each reply's events, so that a dropped stream can be resumed. */
+  log: ReplyLog;
+  /** Where a request to stop a reply finds its generation. */
+  running: RunningReplies;
   slots: GenerationSlots;
   /** Saves the replies being generated as they grow. */
   replies: StreamingReplies;
@@ -110,7 +116,7 @@ function selectReferences(references: Reference[], budgetTokens: number): { pass
 
 const serverStopping = () => new AppError('SERVER_STOPPING', 'The server is stopping; your message was stored. Send it again in a moment.', { retryAfter: 5 });
 
-export function createChatService({ stopping, prisma, llm, events, slots, replies, defaultModel, maxContextLength, retrieve, onReply }: ChatDeps) {
+export function createChatService({ stopping, prisma, llm, events, log, running, slots, replies, defaultModel, maxContextLength, retrieve, onReply }: ChatDeps) {
   async function loadThread(thread: Thread) {
     if (thread.sessionId) {
       const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true } });
@@ -168,7 +174,7 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
     options.onEvent?.(received);
     events.publish(threadId(thread), received);
     // Watchers learn that no reply is coming (the operator answers in a message of their own).
-    events.publish(threadId(thread), { kind: 'completed', userMessage, assistantMessage: null });
+    events.publish(threadId(thread), { kind: 'completed', eventId: 1, userMessage, assistantMessage: null });
     return { userMessage, assistantMessage: null, interruption: undefined };
   }
 
@@ -202,7 +208,9 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
      * anything when the organization's share of reply slots and queue places,
      * or every one of them, is taken. A reply cut
      * short is stored and returned with status "incomplete" (with
-     * `interruption` saying why when the model failed mid-reply).
+     * `interruption` saying why when the model failed mid-reply); one
+     * stopped on request (see RunningReplies) with status "stopped" and
+     * exactly the pieces sent before the stop.
      */
     async send(thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }, options: SendOptions = {}) {
       const data = parseInput(sendSchema, input);
@@ -234,29 +242,44 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
         throw error;
       }
       const topic = threadId(thread);
+      /** The reply's row, stored as "streaming" before the first token; unset if storing it failed. */
+      let replyId: string | undefined;
       const emit = (event: ChatEvent) => {
         options.onEvent?.(event);
+        // Logged before it is published: a resuming client that gets it live finds every earlier one kept.
+        if (replyId && isReplyEvent(event)) log.append(replyId, event);
         events.publish(topic, event);
       };
+      /** Numbers the reply's events, from 1 (see ReplyEvent). */
+      let eventId = 0;
       emit({ kind: 'received', userMessage });
       const release = await waitForSlot(slot, signal);
+      /** Settles once the reply's row holds its outcome: a stop waits for it. */
+      const finished = Promise.withResolvers<void>();
       try {
         const model = assistant.model ?? defaultModel;
         let content = '';
-        let status: 'complete' | 'incomplete' | 'failed' = 'complete';
+        let status: 'complete' | 'incomplete' | 'stopped' | 'failed' = 'complete';
         let failure: LlmError | null = null;
         let usage: { promptTokens: number | null; completionTokens: number | null } = { promptTokens: null, completionTokens: null };
         let sources: Source[] = [];
         let unexpected: unknown = null;
-        /** The reply's row, stored as "streaming" before the first token; unset if storing it failed. */
-        let replyId: string | undefined;
         let untrack = () => {};
+        // A stop ends the generation like a client leaving, but the reply counts as finished.
+        const stopper = new AbortController();
+        const generating = signal ? AbortSignal.any([signal, stopper.signal]) : stopper.signal;
         // Alongside the work before generation, which does not read it (history leaves streaming replies out).
         // Created later than the user's message by a millisecond at least, so the history never lists the reply first.
         const createdAt = new Date(Math.max(Date.now(), userMessage.createdAt.getTime() + 1));
         const placeholder = prisma.message
-          .create({ data: { ...thread, organizationId, role: 'assistant', content: '', status: 'streaming', model, createdAt }, select: { id: true } })
-          .then((row) => void (replyId = row.id));
+          .create({ data: { ...thread, organizationId, role: 'assistant', content: '', status: 'streaming', model, createdAt } })
+          .then((row) => {
+            replyId = row.id;
+            // Saved (and heartbeated) from now on, read at each save about once a second: nothing is written per token.
+            untrack = replies.track(row.id, () => content);
+            running.add(row.id, { stop: () => stopper.abort(), finished: finished.promise });
+            emit({ kind: 'started', eventId: ++eventId, userMessage, assistantMessage: row });
+          });
         try {
           const [, info, turns, found] = await Promise.all([
             placeholder,
@@ -264,8 +287,6 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
             history(thread, userMessage),
             retrieve({ organizationId, assistantId: assistant.id, question: data.content, limit: RETRIEVAL_LIMIT }),
           ]);
-          // Read at each save, about once a second: nothing is written per token.
-          untrack = replies.track(replyId!, () => content);
           const contextLength = Math.min(info.contextLength ?? FALLBACK_CONTEXT, maxContextLength);
           const references = selectReferences(found.references, Math.floor(contextLength * REFERENCE_SHARE));
           sources = references.sources;
@@ -286,24 +307,26 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
             contextLength,
             temperature: assistant.temperature ?? undefined,
             maxTokens: assistant.maxTokens ?? undefined,
-            signal,
+            signal: generating,
           });
           for await (const { delta } of stream) {
+            // A piece read after the stop is never sent, so the stored reply is exactly what was streamed.
+            if (stopper.signal.aborted) break;
             content += delta;
-            emit({ kind: 'delta', userMessageId: userMessage.id, delta });
+            emit({ kind: 'delta', eventId: ++eventId, userMessageId: userMessage.id, assistantMessageId: replyId!, delta });
           }
           const outcome = await stream.outcome;
           usage = { promptTokens: outcome.promptTokens, completionTokens: outcome.completionTokens };
-          if (outcome.doneReason === 'aborted') status = 'incomplete';
+          if (outcome.doneReason === 'aborted') status = stopper.signal.aborted ? 'stopped' : 'incomplete';
         } catch (error) {
           // An unexpected failure still stores what was generated, then surfaces as itself.
           if (!(error instanceof LlmError)) unexpected = error;
-          else failure = error;
-          status = content === '' ? 'failed' : 'incomplete';
+          else if (!stopper.signal.aborted) failure = error;
+          status = stopper.signal.aborted && !unexpected ? 'stopped' : content === '' ? 'failed' : 'incomplete';
         }
-        untrack();
-        // Settled before the final write, or a reply failing early would leave its row streaming.
+        // Settled before the final write, or a reply failing early would leave its row streaming (or tracked).
         await placeholder.catch(() => {});
+        untrack();
 
         // The final write holds everything the client received: the saves before it were snapshots.
         const final = {
@@ -325,10 +348,10 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
         if (unexpected) throw unexpected;
         if (status === 'failed' && failure) {
           const error = unavailable(failure);
-          emit({ kind: 'failed', userMessage, code: error.extensions.code, detail: error.message });
+          emit({ kind: 'failed', eventId: ++eventId, userMessage, assistantMessageId: replyId, code: error.extensions.code, detail: error.message });
           throw error;
         }
-        emit({ kind: 'completed', userMessage, assistantMessage });
+        emit({ kind: 'completed', eventId: ++eventId, userMessage, assistantMessage });
         onReply?.({ organizationId, assistantId: assistant.id, userMessage, assistantMessage });
         // A model that failed mid-reply: the partial reply is stored as incomplete;
         // streams end with this error rather than presenting the reply as done.
@@ -347,6 +370,7 @@ export function createChatService({ stopping, prisma, llm, events, slots, replie
             : undefined;
         return { userMessage, assistantMessage, interruption };
       } finally {
+        finished.resolve();
         release();
       }
     },

@@ -27,6 +27,7 @@ const ABANDONED_AFTER_MS = 4 * HEARTBEAT_MS;
 /** Finished jobs are kept this long (to see what ran when), then deleted, checked once an hour. */
 const KEEP_DONE_MS = 7 * 24 * 3600_000;
 const PRUNE_EVERY_MS = 3600_000;
+const ABANDONED = Symbol('abandoned');
 /** Why a job given up after its instances kept dying says so in its source's status. */
 export const INTERRUPTED = `Processing was interrupted ${MAX_ATTEMPTS} times (the server stopped while working on it); it will not be retried on its own.`;
 
@@ -138,6 +139,20 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
       return rows.filter((job) => job.status === 'failed');
     },
 
+    /**
+     * Gives back the jobs this process is running (it is stopping): queued
+     * again at once for any instance to take, without counting the cut-short
+     * run as an attempt. A run still going on finds its job gone at its next
+     * write (JobLostError) and stores nothing.
+     */
+    async releaseHeld(): Promise<number> {
+      const count = await prisma.$executeRaw`
+        UPDATE "Job" SET status = 'queued', "lockedAt" = NULL, "lockedBy" = NULL, "runAt" = now(),
+               attempts = GREATEST(attempts - 1, 0), "updatedAt" = now()
+        WHERE status = 'running' AND starts_with("lockedBy", ${`${PROCESS_ID}:`})`;
+      return count;
+    },
+
     /** Deletes jobs that finished well before `before`; failed ones stay as a record of what went wrong. */
     async prune(before: Date) {
       await prisma.job.deleteMany({ where: { status: 'done', updatedAt: { lt: before } } });
@@ -241,8 +256,13 @@ export function startJobWorker({
       try {
         await maintain(false);
         job = await queue.claim(workerId);
+        // Claimed while stopping: given back with the others (stop releases every job this process holds).
+        if (job && stopped) return;
         if (job) {
-          await run(job);
+          const running = run(job);
+          running.catch(() => {}); // when abandoned below, its failure (it lost its job) matters to no one
+          // Stopping does not wait for a run: its job is given back, and the run stores nothing once it is not its own.
+          if ((await Promise.race([running, abandoned.promise])) === ABANDONED) return;
           continue;
         }
       } catch (error) {
@@ -267,13 +287,21 @@ export function startJobWorker({
     }
   }
 
+  const abandoned = Promise.withResolvers<typeof ABANDONED>();
   const loops = Array.from({ length: concurrency }, () => loop());
   return {
+    /**
+     * Takes no new job and gives back the ones running (queued again at once,
+     * for another instance to take), without waiting for their runs: a run
+     * finds its job gone at its next write (JobLostError) and stores nothing.
+     */
     async stop() {
       stopped = true;
       unsubscribe();
       wakeAll();
+      abandoned.resolve(ABANDONED);
       await Promise.allSettled(loops);
+      await queue.releaseHeld().catch(onError);
     },
   };
 }

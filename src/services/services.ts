@@ -1,5 +1,6 @@
 // Builds every service from its dependencies. Resolvers, the CLI and jobs call
 // these; nothing else holds business rules.
+import type { Redis } from 'ioredis';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
 import type { Config } from '../config.ts';
 import type { Llm } from '../llm/ollama.ts';
@@ -16,6 +17,9 @@ import { createKnowledgeService } from './knowledge.ts';
 import { createKnowledgeSearchService, type Retrieve } from './knowledge-search.ts';
 import { createConversationService } from './conversation.ts';
 import { createOrganizationService } from './organization.ts';
+import { createReplyControl } from './reply-control.ts';
+import { createReplyLog } from './reply-log.ts';
+import { createRunningReplies } from './running-replies.ts';
 import { createSessionService } from './session.ts';
 import { createUserContextService } from './user-context.ts';
 import { createWidgetTokenService } from './widget-token.ts';
@@ -30,13 +34,15 @@ export type ServiceDeps = {
   config: Config;
   /** Where chat events go; in memory when absent. */
   events?: ChatEventBus;
+  /** Where replies' events are kept for resuming (shared by every instance); in memory when absent. */
+  redis?: Redis;
   /** Aborted when the server stops (replies in progress end as incomplete). */
   stopping?: AbortSignal;
   /** Where background failures and degraded modes are told (the knowledge base, saving replies); silent when absent. */
   logger?: Logger;
 };
 
-export function createServices({ prisma, llm, config, events = createChatEventBus(), stopping, logger = silentLogger }: ServiceDeps) {
+export function createServices({ prisma, llm, config, events = createChatEventBus(), redis, stopping, logger = silentLogger }: ServiceDeps) {
   const organizations = createOrganizationService({ prisma, defaultRateLimit: config.rateLimitPerHour });
   const assistants = createAssistantService({ prisma });
   const userContexts = createUserContextService({ prisma });
@@ -61,11 +67,15 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
   });
   const replies = createStreamingReplies({ prisma, logger });
   const conversations = createConversationService({ prisma, assistants, userContexts });
+  const log = createReplyLog({ redis });
+  const running = createRunningReplies();
   const chat = createChatService({
     stopping,
     prisma,
     llm,
     events,
+    log,
+    running,
     slots: generation,
     replies,
     defaultModel: config.ollamaModel,
@@ -100,6 +110,8 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     webhookEvents,
     feedback: createFeedbackService({ prisma, webhooks }),
     handoff: createHandoffService({ prisma, events, webhooks }),
+    /** Stopping replies and resuming their streams. */
+    replyControl: createReplyControl({ prisma, events, log, running }),
     completions: createCompletionService({ prisma, conversations, chat }),
   };
 }

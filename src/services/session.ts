@@ -27,11 +27,14 @@ export async function activeAssistant(assistants: AssistantService, viewer: View
   return assistant;
 }
 
+/** The sessions a viewer may see: a widget token only those its visitor opened. */
+export const visibleSessions = (viewer: Viewer): Prisma.SessionWhereInput =>
+  viewer.kind === 'widget'
+    ? { organizationId: viewer.organizationId, ownerSubject: viewer.subject }
+    : { organizationId: viewer.organizationId };
+
 export function createSessionService({ prisma, assistants }: { prisma: PrismaClient; assistants: AssistantService }) {
-  const visible = (viewer: Viewer): Prisma.SessionWhereInput =>
-    viewer.kind === 'widget'
-      ? { organizationId: viewer.organizationId, ownerSubject: viewer.subject }
-      : { organizationId: viewer.organizationId };
+  const visible = visibleSessions;
 
   async function get(viewer: Viewer, id: string): Promise<Session> {
     const session = isUuid(id) ? await prisma.session.findFirst({ where: { id, ...visible(viewer) } }) : null;

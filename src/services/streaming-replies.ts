@@ -45,7 +45,11 @@ export type StreamingReplies = {
   current(id: string): string | undefined;
   /** Writes what has changed now; resolves once written. */
   flush(): Promise<void>;
-  /** Stops the timer after a last write. */
+  /**
+   * Stops the timer after a last write, and marks the replies still tracked
+   * (their generation outlived the shutdown's wait) incomplete, so that none
+   * stays "streaming".
+   */
   close(): Promise<void>;
 };
 
@@ -121,6 +125,11 @@ export function createStreamingReplies({
       await writing;
       if (timer) clearInterval(timer);
       timer = undefined;
+      if (tracked.size > 0) {
+        await prisma.message
+          .updateMany({ where: { id: { in: [...tracked.keys()] }, status: 'streaming' }, data: { status: 'incomplete', error: INTERRUPTED_ERROR } })
+          .catch(onError);
+      }
     },
   };
 }

@@ -29,6 +29,8 @@ export type OllamaDoubleBehavior = {
   contextLength: number;
   /** Length of every /api/embed vector. Default 64. */
   embeddingDimensions: number;
+  /** Pause before answering /api/embed (a model busy embedding a large file). Default 0. */
+  embedDelayMs: number;
 };
 
 /** When a streamed line was handed to the socket, on both clocks. */
@@ -64,6 +66,7 @@ const defaults: OllamaDoubleBehavior = {
   failAfterTokens: null,
   contextLength: 8192,
   embeddingDimensions: 64,
+  embedDelayMs: 0,
 };
 
 export async function startOllamaDouble(options: Partial<OllamaDoubleBehavior> = {}): Promise<OllamaDouble> {
@@ -223,12 +226,14 @@ function show({ res, behavior }: Exchange) {
   });
 }
 
-function embed(body: Body, model: string, { res, behavior, startedNs }: Exchange) {
+async function embed(body: Body, model: string, { res, behavior, startedNs, closed }: Exchange) {
   const input = typeof body.input === 'string' ? [body.input] : body.input;
   if (!Array.isArray(input) || input.some((item) => typeof item !== 'string')) {
     return json(res, 400, { error: 'invalid input type' });
   }
   const texts = input as string[];
+  if (behavior.embedDelayMs > 0) await sleep(behavior.embedDelayMs);
+  if (closed()) return;
   json(res, 200, {
     model,
     embeddings: texts.map((item) => hashEmbedding(item, behavior.embeddingDimensions)),
