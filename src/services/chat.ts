@@ -15,7 +15,7 @@ import type { RunningReplies } from './running-replies.ts';
 import type { StreamingReplies } from './streaming-replies.ts';
 import type { Reference } from '../knowledge/fuse.ts';
 import { buildPrompt, estimateTokens, type ChatTurn, type ReferencePassage } from './prompt.ts';
-import { findPage, jsonObject, parseInput, requiredText, type Page, type PageArgs } from './validation.ts';
+import { jsonObject, parseInput, requiredText } from './validation.ts';
 
 export type Message = Prisma.MessageGetPayload<object>;
 /** Exactly one of the two is set. */
@@ -179,23 +179,6 @@ export function createChatService({ stopping, prisma, llm, events, log, running,
   }
 
   return {
-    /**
-     * Messages of a thread the caller has already been allowed to see, oldest
-     * first. A reply still being generated shows status "streaming" and its
-     * content so far (to the token when this instance generates it).
-     */
-    async listMessages(thread: Thread, args: PageArgs): Promise<Page<Message>> {
-      const page = await findPage(
-        args,
-        (page) => prisma.message.findMany({ where: thread, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], ...page }),
-        () => prisma.message.count({ where: thread }),
-      );
-      for (const message of page.items) {
-        if (message.status === 'streaming') message.content = replies.current(message.id) ?? message.content;
-      }
-      return page;
-    },
-
     /** Events of a thread the caller has already been allowed to see, from now on. */
     watch(thread: Thread): AsyncIterable<ChatEvent> {
       return events.subscribe(threadId(thread));
