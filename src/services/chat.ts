@@ -111,8 +111,10 @@ const serverStopping = () => new AppError('SERVER_STOPPING', 'The server is stop
 export function createChatService({ stopping, prisma, llm, events, slots, replies, defaultModel, maxContextLength, retrieve }: ChatDeps) {
   async function loadThread(thread: Thread) {
     if (thread.sessionId) {
-      const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true } });
-      return { organizationId: session.organizationId, assistant: session.assistant, locale: session.locale, traits: null };
+      // A session opened by a signed-in widget visitor carries their context's traits.
+      const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true, userContext: true } });
+      const traits = (session.userContext?.traits ?? null) as Record<string, unknown> | null;
+      return { organizationId: session.organizationId, assistant: session.assistant, locale: session.locale, traits };
     }
     const conversation = await prisma.conversation.findUniqueOrThrow({
       where: { id: thread.conversationId },

@@ -16,6 +16,7 @@ import { createConversationService } from './conversation.ts';
 import { createOrganizationService } from './organization.ts';
 import { createSessionService } from './session.ts';
 import { createUserContextService } from './user-context.ts';
+import { createVisitorIdentityService } from './visitor-identity.ts';
 import { createWidgetTokenService } from './widget-token.ts';
 
 export type ServiceDeps = {
@@ -32,6 +33,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
   const organizations = createOrganizationService({ prisma, defaultRateLimit: config.rateLimitPerHour });
   const assistants = createAssistantService({ prisma });
   const userContexts = createUserContextService({ prisma });
+  const identity = createVisitorIdentityService({ prisma });
   const jobs = createJobQueue({ prisma });
   const knowledge = createKnowledgeService({
     prisma,
@@ -68,9 +70,11 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     jobs,
     knowledge,
     organizations,
-    widgetTokens: createWidgetTokenService({ prisma, organizations, graceSeconds: config.widgetKeyGraceSeconds }),
+    /** Identity secrets and the user tokens they sign (signed-in widget visitors). */
+    identity,
+    widgetTokens: createWidgetTokenService({ prisma, organizations, identity, graceSeconds: config.widgetKeyGraceSeconds }),
     assistants,
-    sessions: createSessionService({ prisma, assistants }),
+    sessions: createSessionService({ prisma, assistants, userContexts }),
     conversations,
     userContexts,
     knowledgeSearch: createKnowledgeSearchService({
