@@ -100,6 +100,9 @@ h2 { flex: 1; margin: 0; font-size: 16px; font-weight: 600; overflow: hidden; te
 .assistant { align-self: flex-start; background: var(--assistant-bg); color: var(--assistant-fg); border-bottom-left-radius: 4px; }
 .notice, .note { background: var(--alert-bg); color: var(--alert-fg); }
 .notice { align-self: stretch; max-width: none; }
+.failed { background: var(--alert-bg); color: var(--alert-fg); }
+.failed .text { display: none; }
+.failed .note { margin: 0; padding: 0; font-size: inherit; }
 .note { margin-top: 6px; padding: 6px 8px; border-radius: 8px; font-size: 14px; }
 .pending .text::before { content: attr(data-placeholder); color: var(--muted); font-style: italic; }
 .sources { margin-top: 8px; padding-top: 6px; border-top: 1px solid var(--border); font-size: 13px; }

@@ -103,7 +103,10 @@ declare const WIDGET_CSS: string;
     if (stage === 'token' && status === 401 && /^user_token\b/.test(detail)) return new ChatFailure(labels.identityRefused);
     if (status === 429) {
       const seconds = Number(retryAfter);
-      return new ChatFailure(seconds > 0 ? fill(labels.rateLimited, { seconds: Math.ceil(seconds) }) : labels.rateLimitedSoon);
+      if (!(seconds > 0)) return new ChatFailure(labels.rateLimitedSoon);
+      return new ChatFailure(
+        seconds < 90 ? fill(labels.rateLimited, { seconds: Math.ceil(seconds) }) : fill(labels.rateLimitedMinutes, { minutes: Math.ceil(seconds / 60) }),
+      );
     }
     if (status === 503 || (stage === 'message' && status >= 500)) return new ChatFailure(labels.modelFailed);
     return new ChatFailure(fill(labels.failed, { detail }));
@@ -267,6 +270,8 @@ declare const WIDGET_CSS: string;
       },
       note(sentence: string) {
         item.classList.remove('pending');
+        // Nothing of a reply arrived: the bubble is the failure.
+        if (!text.textContent) item.classList.add('failed');
         item.append(el('div', { class: 'note', role: 'alert' }, sentence));
         scrollDown();
       },
