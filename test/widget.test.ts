@@ -182,6 +182,49 @@ describe('a visitor on a page of an allowed origin', () => {
     await page.close();
   });
 
+  test('renews its widget token with previous_token before it expires, and keeps its session doing so', async () => {
+    const assistantId = await assistant();
+    t.ollama.setBehavior({ reply: 'Noted.', tokenDelayMs: 0 });
+    const visitor = await visit(hostPage(shop, '/renewal', { 'assistant-id': assistantId }));
+    const { page } = visitor;
+    const mints: Array<Record<string, string>> = [];
+    page.on('request', (request) => {
+      if (request.url().endsWith('/api/v1/auth/widget-token')) mints.push(JSON.parse(request.postData() ?? '{}'));
+    });
+    // The page's clock is the visitor's: it can be moved on without the gateway's.
+    await page.clock.install();
+    await page.reload();
+    await openByKeyboard(page);
+    await page.keyboard.type('Remember me.');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => lastAssistantText(page), { timeout: WAIT }).toBe('Noted.');
+    expect(mints).toHaveLength(1);
+    expect(mints[0].previous_token).toBeUndefined();
+    const first = await page.evaluate((key) => JSON.parse(localStorage.getItem(key)!).token as string, `assistant-widget:${t.org.clientId}:${assistantId}`);
+
+    // Two minutes before the hour is up, the open page renews the token, presenting the old one.
+    await page.clock.fastForward('58:30');
+    await expect.poll(() => mints.length, { timeout: WAIT }).toBe(2);
+    expect(mints[1]).toEqual({ client_id: t.org.clientId, previous_token: first });
+    const renewed = await page.evaluate((key) => JSON.parse(localStorage.getItem(key)!).token as string, `assistant-widget:${t.org.clientId}:${assistantId}`);
+    expect(renewed).not.toBe(first);
+    // The renewed token is the same visitor: the session and its messages are still theirs.
+    const sessionId = (await t.json('GET', `/api/v1/sessions/?assistant_id=${assistantId}`)).body.data.items[0].id;
+    expect((await t.json('GET', `/api/v1/sessions/${sessionId}/messages`, { auth: { token: renewed } })).status).toBe(200);
+    await page.keyboard.type('Still there?');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('assistant-chat-widget .message .text').allTextContents(), { timeout: WAIT }).toEqual([
+      'Hello! How can I help you?',
+      'Remember me.',
+      'Noted.',
+      'Still there?',
+      'Noted.',
+    ]);
+    expect((await t.json('GET', `/api/v1/sessions/?assistant_id=${assistantId}`)).body.data.total).toBe(1);
+    expect(visitor.problems).toEqual([]);
+    await page.close();
+  });
+
   test('is told when it sends too much (429) and when the model fails, in the chat, and nothing retries', async () => {
     const assistantId = await assistant();
     t.ollama.setBehavior({ reply: 'Fine.', tokenDelayMs: 0 });
