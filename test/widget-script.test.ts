@@ -89,6 +89,8 @@ describe('/widget/demo', () => {
     const html = await response.text();
     expect(html).toContain(`<script src="/widget.js" data-client-id="${t.org.clientId}" data-assistant-id="a&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" async></script>`);
     expect(html).not.toContain('<script>alert(1)');
+    // The tag to copy names the gateway in full.
+    expect(html).toContain(`&lt;script src=&quot;${BASE}/widget.js&quot; data-client-id=&quot;${t.org.clientId}&quot;`);
   });
 
   test('without the parameters, asks for them in a form', async () => {

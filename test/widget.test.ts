@@ -358,6 +358,24 @@ describe('the same tag elsewhere', () => {
   });
 });
 
+describe('the demo page', () => {
+  test('shows a working widget for a client id and an assistant, under its own strict CSP', async () => {
+    // An organization without allowed origins: any page may embed its widget, the gateway's own included.
+    const created = await t.json('POST', '/api/v1/assistants/', { body: { name: 'Demo helper' }, auth: t.otherOrg });
+    t.ollama.setBehavior({ reply: 'It works.', tokenDelayMs: 0 });
+    const visitor = await visit(`${gateway}/widget/demo?client_id=${t.otherOrg.clientId}&assistant_id=${created.body.data.id}`);
+    const { page } = visitor;
+    expect(await page.locator('h1').textContent()).toBe('Chat widget demo');
+    await openByKeyboard(page);
+    await page.keyboard.type('Does it work?');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => lastAssistantText(page), { timeout: WAIT }).toBe('It works.');
+    await screenshot(page, 'demo');
+    expect(visitor.problems).toEqual([]);
+    await page.close();
+  });
+});
+
 describe('a visitor signed in by the shop\'s backend (data-user-token)', () => {
   let identitySecret: string;
   beforeAll(async () => {

@@ -35,9 +35,10 @@ const escapeHtml = (text: string) =>
   text.replace(/[&<>"']/g, (char) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[char]!);
 
 /** The demo page names only its own origin in its CSP: the widget needs nothing else (no inline script or style). */
-const DEMO_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const DEMO_CSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-function demoPage(query: URLSearchParams): string {
+/** `origin` is the gateway's as the browser reached it, for the tag a site would copy. */
+function demoPage(query: URLSearchParams, origin: string): string {
   const value = (name: string) => query.get(name)?.trim() ?? '';
   const clientId = value('client_id');
   const assistantId = value('assistant_id');
@@ -51,7 +52,7 @@ function demoPage(query: URLSearchParams): string {
     clientId && assistantId
       ? `<h1>Chat widget demo</h1>
 <p>The chat button in the corner is the widget, as a page embeds it with this tag:</p>
-<pre><code>${escapeHtml(`<script src="${WIDGET_PATH}" data-client-id="${clientId}" data-assistant-id="${assistantId}" async></script>`)}</code></pre>
+<pre><code>${escapeHtml(`<script src="${origin}${WIDGET_PATH}" data-client-id="${clientId}" data-assistant-id="${assistantId}" async></script>`)}</code></pre>
 <p>With allowed origins set for the organization, this page's origin must be one of them.</p>
 <script src="${WIDGET_PATH}" data-client-id="${escapeHtml(clientId)}" data-assistant-id="${escapeHtml(assistantId)}"${optional} async></script>`
       : `<h1>Chat widget demo</h1>
@@ -67,6 +68,7 @@ ${field('assistant_id', 'Assistant id', assistantId)}
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Chat widget demo</title>
+<link rel="icon" href="data:,">
 </head>
 <body>
 ${body}
@@ -114,7 +116,7 @@ export function widgetRoutes(): Surface {
         return refusal;
       }
       if (url.pathname === WIDGET_PATH) return widgetScript(request);
-      return new Response(request.method === 'HEAD' ? null : demoPage(url.searchParams), {
+      return new Response(request.method === 'HEAD' ? null : demoPage(url.searchParams, url.origin), {
         status: 200,
         headers: {
           'Content-Type': 'text/html; charset=utf-8',
