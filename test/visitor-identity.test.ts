@@ -113,6 +113,7 @@ describe('a user token that cannot be trusted is refused with 401 saying why', (
     ['signed with another algorithm', () => userToken({ sub: 'customer-1001' }, { alg: 'HS512' }), /signed with "HS512"/],
     ['without sub', () => userToken({}), /no sub claim/],
     ['not a JWT at all', async () => 'hello', /is not a JWT/],
+    ['empty', async () => '', /is not a JWT/],
   ];
   test.each(refusals)('%s', async (_, make, detail) => {
     const refused = await mint({ user_token: await make() });
@@ -120,6 +121,12 @@ describe('a user token that cannot be trusted is refused with 401 saying why', (
     expect(refused.body).toMatchObject({ status: 'error', status_code: 401, data: null });
     expect(refused.body.detail).toMatch(/^user_token /);
     expect(refused.body.detail).toMatch(detail);
+  });
+
+  test('a user_token that is not a string is a 422 naming it', async () => {
+    const refused = await mint({ user_token: 42 });
+    expect(refused.status).toBe(422);
+    expect(refused.body.data.errors).toEqual([expect.objectContaining({ field: 'user_token' })]);
   });
 
   test('a token expiring exactly 24 hours ahead is accepted', async () => {

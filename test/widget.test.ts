@@ -4,7 +4,7 @@
 // test-results/widget/.
 import { SignJWT } from 'jose';
 import type { Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { launchBrowser, screenshot, startHostSite, type Browser, type HostSite } from './utils/browser.ts';
 import { createTestApp, type TestApp } from './utils/app.ts';
 
@@ -18,6 +18,8 @@ let elsewhere: HostSite;
 let knowledgeIds: string[];
 /** Chromium starts slowly on a loaded machine; every step below waits this long at most. */
 const WAIT = 20_000;
+// Each test drives a browser through several such steps: the default 30 s is too short under load.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 180_000 });
 
 const RETURNS_ANSWER = 'You can return any item within 30 days of delivery for a full refund.';
 
@@ -42,7 +44,7 @@ beforeAll(async () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-}, 120_000);
+});
 
 // Each test sets the replies it needs; none inherits a failing model from another.
 afterEach(() => t.ollama.setBehavior({ models: ['llama3.2', 'nomic-embed-text'], failAfterTokens: null, tokenDelayMs: 0 }));

@@ -126,7 +126,8 @@ export function createWidgetTokenService({
             'Add the page\'s origin to them (org origins --set).',
         );
       }
-      const signedIn = userToken ? await identity.verifyUserToken(org.id, userToken) : undefined;
+      // An empty user_token is a token that failed to be made, not a request to stay anonymous.
+      const signedIn = userToken == null ? undefined : await identity.verifyUserToken(org.id, userToken);
       let subject: string = randomUUID();
       let userReference = signedIn;
       if (previousToken) {

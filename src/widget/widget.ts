@@ -175,7 +175,9 @@ declare const WIDGET_CSS: string;
       });
     const response = await send(await widgetToken());
     if (response.status !== 401) return response;
+    // A token refused (its signing key revoked): a new one, presenting the page's user token again.
     save({});
+    boundThisLoad = false;
     return send(await widgetToken());
   }
 
