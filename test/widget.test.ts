@@ -2,7 +2,7 @@
 // page on another origin (a second loopback address) embeds the one tag, and a
 // visitor uses it by keyboard only. Screenshots of each state go to
 // test-results/widget/.
-import { SignJWT } from 'jose';
+import { decodeJwt, SignJWT } from 'jose';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { launchBrowser, screenshot, startHostSite, type Browser, type HostSite } from './utils/browser.ts';
@@ -205,12 +205,17 @@ describe('a visitor on a page of an allowed origin', () => {
     const first = await page.evaluate((key) => JSON.parse(localStorage.getItem(key)!).token as string, `assistant-widget:${t.org.clientId}:${assistantId}`);
 
     // Two minutes before the hour is up, the open page renews the token, presenting the old one.
+    const renewal = page.waitForResponse((response) => response.url().endsWith('/api/v1/auth/widget-token'), { timeout: WAIT });
     await page.clock.fastForward('58:30');
-    await expect.poll(() => mints.length, { timeout: WAIT }).toBe(2);
+    const response = await renewal;
+    expect(response.status()).toBe(200);
     expect(mints[1]).toEqual({ client_id: t.org.clientId, previous_token: first });
-    const renewed = await page.evaluate((key) => JSON.parse(localStorage.getItem(key)!).token as string, `assistant-widget:${t.org.clientId}:${assistantId}`);
-    expect(renewed).not.toBe(first);
+    const renewed = ((await response.json()) as { token: string }).token;
+    await expect
+      .poll(() => page.evaluate((key) => JSON.parse(localStorage.getItem(key)!).token as string, `assistant-widget:${t.org.clientId}:${assistantId}`))
+      .toBe(renewed);
     // The renewed token is the same visitor: the session and its messages are still theirs.
+    expect(decodeJwt(renewed).sub).toBe(decodeJwt(first).sub);
     const sessionId = (await t.json('GET', `/api/v1/sessions/?assistant_id=${assistantId}`)).body.data.items[0].id;
     expect((await t.json('GET', `/api/v1/sessions/${sessionId}/messages`, { auth: { token: renewed } })).status).toBe(200);
     await page.keyboard.type('Still there?');
@@ -250,7 +255,10 @@ describe('a visitor on a page of an allowed origin', () => {
     await page.keyboard.press('Enter');
     const notes = page.locator('assistant-chat-widget .note');
     await expect.poll(() => notes.count(), { timeout: WAIT }).toBe(2);
-    expect(await lastAssistantText(page)).toBe('Let me check');
+    // The double drops the connection after three tokens; what the gateway relayed before that stays.
+    const partial = (await lastAssistantText(page)) ?? '';
+    expect(partial.length).toBeGreaterThan(0);
+    expect('Let me check'.startsWith(partial), partial).toBe(true);
     expect(await note.textContent()).toBe('The assistant cannot answer right now. Your message was kept; please try again later.');
     await expectQuiet(visitor);
 
