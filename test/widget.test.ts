@@ -180,6 +180,11 @@ describe('a visitor on a page of an allowed origin', () => {
     await screenshot(page, 'after-reload');
     expect((await t.json('GET', `/api/v1/sessions/?assistant_id=${assistantId}`)).body.data.total).toBe(1);
     // The host page gained no global, and the page's CSP (only the gateway's origin) refused nothing.
+    const blank = await browser.context.newPage();
+    await blank.goto(shop.page('/blank', '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head><body><h1>Our shop</h1></body></html>'));
+    const baseline = new Set(await blank.evaluate(() => Object.getOwnPropertyNames(window)));
+    await blank.close();
+    expect((await page.evaluate(() => Object.getOwnPropertyNames(window))).filter((name) => !baseline.has(name))).toEqual([]);
     expect(visitor.problems).toEqual([]);
     await page.close();
   });

@@ -250,13 +250,16 @@ declare const WIDGET_CSS: string;
     log.scrollTop = log.scrollHeight;
   }
 
+  /** Where new bubbles go: the log, or (while the stored history renders) a fragment put before what the visitor already sent. */
+  let into: ParentNode = log;
+
   /** A bubble in the log: its text, a note under it (cut off, failed) and its sources. */
   function bubble(role: 'user' | 'assistant' | 'notice', content = '') {
     const text = el('div', { class: 'text' }, content);
     const speaker = el('span', { class: 'sr' }, role === 'user' ? `${labels.you}: ` : role === 'assistant' ? `${assistantName || labels.assistant}: ` : '');
     const item = el('div', { class: `message ${role}` }, speaker, text);
     if (role === 'notice') item.setAttribute('role', 'alert');
-    log.append(item);
+    into.append(item);
     scrollDown();
     return {
       item,
@@ -409,11 +412,20 @@ declare const WIDGET_CSS: string;
       if (!chosenLocale && language) labels = labelsFor(language);
       applyLabels();
       const history = saved.sessionId ? await storedMessages(saved.sessionId) : [];
-      if (history.length === 0) bubble('assistant', labels.greeting);
-      for (const message of history) {
-        if (message.role === 'user') bubble('user', message.content ?? '');
-        else if (message.role === 'assistant') showReply(message);
+      // The visitor may have sent a message meanwhile: the greeting or the history goes above it.
+      const earlier = document.createDocumentFragment();
+      into = earlier;
+      try {
+        if (history.length === 0) bubble('assistant', labels.greeting);
+        for (const message of history) {
+          if (message.role === 'user') bubble('user', message.content ?? '');
+          else if (message.role === 'assistant') showReply(message);
+        }
+      } finally {
+        into = log;
       }
+      log.prepend(earlier);
+      scrollDown();
     } catch (error) {
       bubble('notice', textOf(error));
     }
