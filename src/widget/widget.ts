@@ -22,8 +22,9 @@ declare const WIDGET_CSS: string;
   type Source = { source_id?: string; kind?: string; title?: string | null; url?: string | null };
   type Reply = { content?: string; status?: string; sources?: Source[] | null };
   type StoredMessage = Reply & { role?: string };
-  type Saved = { token?: string; sessionId?: string };
-  type Claims = { exp?: number; sub?: string; usr?: string };
+  /** expiresAt: when the token expires by this browser's clock (its lifetime counted from when it arrived), so a wrong clock does not matter. */
+  type Saved = { token?: string; sessionId?: string; expiresAt?: number };
+  type Claims = { exp?: number; iat?: number; sub?: string; usr?: string };
 
   const script = (document.currentScript as HTMLScriptElement | null) ?? document.querySelector<HTMLScriptElement>('script[data-client-id][src*="widget.js"]');
   if (!script) return;
@@ -139,8 +140,9 @@ declare const WIDGET_CSS: string;
     });
     if (!response.ok) throw await failureOf(response, 'token');
     const { token } = (await response.json()) as { token: string };
+    const { exp = 0, iat = exp } = claimsOf(token);
     boundThisLoad ||= bind;
-    save({ ...saved, token });
+    save({ ...saved, token, expiresAt: Date.now() + (exp - iat) * 1000 });
     scheduleRefresh(token);
     return token;
   }
@@ -148,11 +150,10 @@ declare const WIDGET_CSS: string;
   /** One renewal two minutes before expiry (each renewal plans the next; a failed one plans nothing). */
   function scheduleRefresh(token: string) {
     clearTimeout(refreshTimer);
-    const exp = claimsOf(token).exp;
-    if (!exp) return;
+    if (!saved.expiresAt) return;
     refreshTimer = setTimeout(() => {
       if (saved.token === token) void renew(token).catch(() => {});
-    }, Math.max(5_000, exp * 1000 - 120_000 - Date.now()));
+    }, Math.max(5_000, saved.expiresAt - 120_000 - Date.now()));
   }
 
   const renew = (previous: string | undefined, bind = false) => (minting ??= mint(previous, bind).finally(() => (minting = null)));
@@ -161,7 +162,11 @@ declare const WIDGET_CSS: string;
   function widgetToken(): Promise<string> {
     const current = saved.token;
     const bind = userToken !== undefined && !boundThisLoad;
-    if (current && !bind && (claimsOf(current).exp ?? 0) - Date.now() / 1000 > 60) return Promise.resolve(current);
+    if (current && !bind && (saved.expiresAt ?? 0) - Date.now() > 60_000) {
+      // A token from an earlier page load: renewed in time from here on too.
+      if (refreshTimer === undefined) scheduleRefresh(current);
+      return Promise.resolve(current);
+    }
     return renew(current, bind);
   }
 
