@@ -16,7 +16,8 @@ beforeAll(async () => {
   const assistant = await t.json('POST', '/api/v1/assistants/', { body: { name: 'Support' } });
   assistantId = assistant.body.data.id;
   identitySecret = (await t.app.services.identity.createSecret(t.org.organizationId)).identitySecret;
-});
+  // Building a gateway took over a minute once, on a machine at load average 20.
+}, 120_000);
 afterAll(() => t.close());
 
 const now = () => Math.floor(Date.now() / 1000);
