@@ -1,7 +1,8 @@
 // Builds the whole gateway from its dependencies: the services, the Yoga
 // instance every surface runs its operations through, and one edge (CORS,
 // admission, rate-limit headers) in front of GraphQL, the REST API and its
-// reference (OpenAPI and a docs page), the OpenAI-compatible API, the MCP server and the index routes, plus GraphQL
+// reference (OpenAPI and a docs page), the OpenAI-compatible API, the MCP
+// server, the chat widget and the index routes, plus GraphQL
 // over WebSocket on the same server.
 import type { Server } from 'node:http';
 import { createServerAdapter } from '@whatwg-node/server';
@@ -15,6 +16,7 @@ import { createGate } from './http/gate.ts';
 import { createMetrics } from './http/metrics.ts';
 import { graphqlSurface } from './http/graphql-surface.ts';
 import { indexRoutes } from './http/index-routes.ts';
+import { widgetRoutes } from './http/widget-routes.ts';
 import { createRateLimits } from './http/rate-limit.ts';
 import { createReadiness } from './http/readiness.ts';
 import { attachWebSockets } from './http/websocket.ts';
@@ -82,6 +84,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
     restSurface({ yoga, ...bodyLimits }),
     openAiSurface({ services, bodyMaxBytes: config.bodyMaxBytes, logger, streamOpened: metrics.streamOpened }),
     mcpSurface({ services, bodyMaxBytes: config.bodyMaxBytes, logger }),
+    widgetRoutes(),
     indexRoutes({ readiness, metrics, metricsToken: config.metricsToken }),
   ];
   const adapter = createServerAdapter<ServerContext>(createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, metrics, logger }));

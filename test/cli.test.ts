@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { access, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { SignJWT } from 'jose';
 import { afterAll, describe, expect, test } from 'vitest';
 import { acquireDataLock } from '../src/db/data-lock.ts';
 import { createPostgresAdapterFactory, openDatabase } from '../src/db/database.ts';
@@ -209,6 +210,36 @@ describe('the CLI on an embedded PGlite data folder', () => {
     const wrong = await cli(['org', 'origins', '--org', acme.organizationId, '--set', 'shop.example'], env);
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toMatch(/origins such as https:\/\/shop\.example\.com/);
+  });
+
+  test('org identity-secret prints a new secret once; user tokens it signs are accepted until --revoke, listed with hints only', async () => {
+    const mint = async (secret: string) => {
+      const userToken = await new SignJWT({ sub: 'customer-42' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setExpirationTime('10m')
+        .sign(new TextEncoder().encode(secret));
+      return fetch(`${server!.url}/api/v1/auth/widget-token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ client_id: acme.clientId, user_token: userToken }),
+      });
+    };
+    const first = json(await cli(['org', 'identity-secret', '--org', acme.organizationId, '--json'], env));
+    expect(Object.keys(first)).toEqual(['identity_secret']);
+    expect(first.identity_secret).toMatch(/^is_[\w-]{43}$/);
+    const second = json(await cli(['org', 'identity-secret', '--org', acme.organizationId, '--json'], env));
+    expect((await mint(first.identity_secret)).status).toBe(200);
+    expect((await mint(second.identity_secret)).status).toBe(200);
+    const listed = json(await cli(['org', 'identity-secret', '--org', acme.organizationId, '--list', '--json'], env)) as Array<{ secret_id: string; hint: string; revoked_at: string | null }>;
+    expect(listed).toHaveLength(2);
+    expect(JSON.stringify(listed)).not.toContain(first.identity_secret);
+    const firstId = listed.find((row) => first.identity_secret.startsWith(row.hint.replace(/…$/, '')))!.secret_id;
+    const revoked = json(await cli(['org', 'identity-secret', '--org', acme.organizationId, '--revoke', firstId, '--json'], env));
+    expect(revoked).toMatchObject({ secret_id: firstId, revoked_at: expect.any(String) });
+    const refused = await mint(first.identity_secret);
+    expect(refused.status).toBe(401);
+    expect((await refused.json()).detail).toMatch(/forged, or signed with a revoked secret/);
+    expect((await mint(second.identity_secret)).status).toBe(200);
   });
 
   test('npm run --silent cli -- org create --name X --json prints only the JSON object', async () => {

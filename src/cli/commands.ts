@@ -17,6 +17,9 @@ export const USAGE = `Usage: npm run --silent cli -- <command> [options]
   org origins --org ID --set A,B | --list | --clear
                                             the web origins whose pages may ask for widget tokens
                                             (https://shop.example.com); none set: any origin
+  org identity-secret --org ID [--list | --revoke SECRET_ID]
+                                            a new secret for your backend to sign visitors' user tokens
+                                            with (HS256; shown once; older ones stay live until revoked)
   key create --org ID                       add a secret (the old ones stay valid: rotate without downtime)
   key list --org ID                         list an organization's secrets (hints only)
   key revoke --org ID --key SECRET_ID       revoke a secret
@@ -47,6 +50,7 @@ const options = {
   set: { type: 'string' },
   list: { type: 'boolean' },
   clear: { type: 'boolean' },
+  revoke: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -58,7 +62,7 @@ export function parseCommand(argv: string[]) {
   }
 }
 
-const COMMANDS = ['org create', 'org list', 'org rate-limit', 'org origins', 'key create', 'key list', 'key revoke', 'signing-key rotate', 'knowledge eval'];
+const COMMANDS = ['org create', 'org list', 'org rate-limit', 'org origins', 'org identity-secret', 'key create', 'key list', 'key revoke', 'signing-key rotate', 'knowledge eval'];
 
 /**
  * Parses the arguments and rejects an unknown command before anything is opened: a typo must
@@ -166,6 +170,24 @@ export async function runCommand(services: Services, argv: string[], input?: Eva
           ? await organizations.setAllowedOrigins(organizationId, values.clear ? [] : values.set!.split(',').map((o) => o.trim()).filter(Boolean))
           : await organizations.get(organizationId);
       return { organization_id: org.id, allowed_origins: org.allowedOrigins };
+    }
+    case 'org identity-secret': {
+      const organizationId = required(values.org, 'org');
+      if (values.list && values.revoke !== undefined) throw new UsageError('org identity-secret takes --list or --revoke SECRET_ID, not both.');
+      if (values.list) {
+        return (await services.identity.listSecrets(organizationId)).map((secret) => ({
+          secret_id: secret.id,
+          hint: `${secret.hint}…`,
+          created_at: secret.createdAt.toISOString(),
+          revoked_at: secret.revokedAt?.toISOString() ?? null,
+          last_used_at: secret.lastUsedAt?.toISOString() ?? null,
+        }));
+      }
+      if (values.revoke !== undefined) {
+        const revoked = await services.identity.revokeSecret(organizationId, required(values.revoke, 'revoke'));
+        return { secret_id: revoked.id, revoked_at: revoked.revokedAt?.toISOString() ?? null };
+      }
+      return { identity_secret: (await services.identity.createSecret(organizationId)).identitySecret };
     }
     case 'key create': {
       const created = await organizations.createSecret(required(values.org, 'org'));

@@ -54,6 +54,14 @@ export type EdgeOptions = {
   logger: Logger;
 };
 
+/** Adds the fields to Vary, keeping those already there. */
+function addVary(headers: Headers, fields: string) {
+  const present = (headers.get('vary') ?? '').split(',').map((field) => field.trim()).filter(Boolean);
+  const known = new Set(present.map((field) => field.toLowerCase()));
+  const added = fields.split(',').map((field) => field.trim()).filter((field) => field && !known.has(field.toLowerCase()));
+  headers.set('Vary', [...present, ...added].join(', '));
+}
+
 export function createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, metrics, logger }: EdgeOptions) {
   /** Runs a surface; `counted` collects the budgets the request was counted against. */
   async function serveThrough(surface: Surface, request: Request, context: RequestContext, counted: RateLimitState[]): Promise<Response> {
@@ -113,7 +121,11 @@ export function createEdge({ cors, gate, rateLimits, clientAddressOf, surfaces, 
       response = jsonResponse(failure(500, internalErrorDetail(requestId)), 500);
     }
     const headers = new Headers(response.headers);
-    for (const [name, value] of Object.entries(cors.headers(request.headers.get('origin')))) headers.set(name, value);
+    for (const [name, value] of Object.entries(cors.headers(request.headers.get('origin')))) {
+      // A surface's own Vary (Accept-Encoding, for the widget script) stays beside CORS's Origin.
+      if (name === 'Vary') addVary(headers, value);
+      else headers.set(name, value);
+    }
     for (const [name, value] of Object.entries(rateLimitHeaders(counted))) headers.set(name, value);
     headers.set('X-Request-Id', requestId);
     // A body refused for its size was not read to the end: the connection cannot carry another request.

@@ -65,7 +65,13 @@ export function createGate({ services, rateLimits }: { services: Services; rateL
       if (!claims || !org) {
         throw new AppError('UNAUTHENTICATED', 'The widget token is invalid or expired: get a new one from POST /api/v1/auth/widget-token.');
       }
-      return { kind: 'widget', organizationId: org.id, rateLimitPerHour: org.rateLimitPerHour, subject: claims.subject };
+      return {
+        kind: 'widget',
+        organizationId: org.id,
+        rateLimitPerHour: org.rateLimitPerHour,
+        subject: claims.subject,
+        ...(claims.userReference === undefined ? {} : { userReference: claims.userReference }),
+      };
     }
     return null;
   }

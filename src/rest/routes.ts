@@ -248,7 +248,7 @@ export const routes: Route[] = [
     document: op.RestCreateWidgetTokenDocument,
     body: true,
     bare: true,
-    variables: ({ body }) => ({ clientId: body.clientId, previousToken: body.previousToken }),
+    variables: ({ body }) => ({ clientId: body.clientId, previousToken: body.previousToken, userToken: body.userToken }),
     reply: ok('Widget token issued'),
   },
 

@@ -49,10 +49,12 @@ builder.mutationFields((t) => ({
     type: WidgetTokenRef,
     description:
       'Issues a widget token for a client id, no secret needed. Pass the visitor\'s previous token ' +
-      '(expired up to 24 hours ago) to keep its visitor id and so its sessions.',
-    args: { clientId: t.arg.string({ required: true }), previousToken: t.arg.string() },
-    resolve: async (_root, { clientId, previousToken }, ctx) => {
-      const issued = await ctx.services.widgetTokens.issue(clientId, previousToken, ctx.origin);
+      '(expired up to 24 hours ago) to keep its visitor id and so its sessions. Pass a userToken ' +
+      '(an HS256 JWT your backend signed with an identity secret: sub = the user reference, exp at most ' +
+      '24 hours ahead) to bind the token to that user: their sessions are linked to their user context.',
+    args: { clientId: t.arg.string({ required: true }), previousToken: t.arg.string(), userToken: t.arg.string() },
+    resolve: async (_root, { clientId, previousToken, userToken }, ctx) => {
+      const issued = await ctx.services.widgetTokens.issue({ clientId, previousToken, origin: ctx.origin, userToken });
       // Nobody is authenticated yet: the request counts against the widget budget of the client id's organization.
       await ctx.chargeWidget?.(issued.organizationId);
       return issued;

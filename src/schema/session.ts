@@ -11,6 +11,10 @@ export const SessionRef = builder.prismaObject('Session', {
     assistantId: t.exposeID('assistantId'),
     assistant: t.relation('assistant', { type: AssistantRef }),
     visitorId: t.exposeString('visitorId', { nullable: true }),
+    userContextId: t.exposeID('userContextId', {
+      nullable: true,
+      description: 'The user context of the signed-in visitor who opened it (a widget token bound by a user token); null for anonymous visitors.',
+    }),
     locale: t.exposeString('locale', { nullable: true }),
     metadata: t.expose('metadata', { type: 'JSONObject' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),

@@ -119,8 +119,10 @@ const serverStopping = () => new AppError('SERVER_STOPPING', 'The server is stop
 export function createChatService({ stopping, prisma, llm, events, log, running, slots, replies, defaultModel, maxContextLength, retrieve, onReply }: ChatDeps) {
   async function loadThread(thread: Thread) {
     if (thread.sessionId) {
-      const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true } });
-      return { organizationId: session.organizationId, assistant: session.assistant, locale: session.locale, traits: null, handoff: session.handoffState };
+      // A session opened by a signed-in widget visitor carries their context's traits.
+      const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true, userContext: true } });
+      const traits = (session.userContext?.traits ?? null) as Record<string, unknown> | null;
+      return { organizationId: session.organizationId, assistant: session.assistant, locale: session.locale, traits, handoff: session.handoffState };
     }
     const conversation = await prisma.conversation.findUniqueOrThrow({
       where: { id: thread.conversationId },

@@ -22,6 +22,7 @@ import { createReplyLog } from './reply-log.ts';
 import { createRunningReplies } from './running-replies.ts';
 import { createSessionService } from './session.ts';
 import { createUserContextService } from './user-context.ts';
+import { createVisitorIdentityService } from './visitor-identity.ts';
 import { createWidgetTokenService } from './widget-token.ts';
 import { createFeedbackService } from './feedback.ts';
 import { createHandoffService } from './handoff.ts';
@@ -46,6 +47,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
   const organizations = createOrganizationService({ prisma, defaultRateLimit: config.rateLimitPerHour });
   const assistants = createAssistantService({ prisma });
   const userContexts = createUserContextService({ prisma });
+  const identity = createVisitorIdentityService({ prisma });
   const jobs = createJobQueue({ prisma });
   const webhooks = createWebhookService({ prisma, allowHosts: config.webhookAllowHosts });
   const webhookEvents = createWebhookEvents({ prisma, webhooks, onError: (error) => logger.error({ err: error }, 'queueing a webhook event failed') });
@@ -91,9 +93,11 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     jobs,
     knowledge,
     organizations,
-    widgetTokens: createWidgetTokenService({ prisma, organizations, graceSeconds: config.widgetKeyGraceSeconds }),
+    /** Identity secrets and the user tokens they sign (signed-in widget visitors). */
+    identity,
+    widgetTokens: createWidgetTokenService({ prisma, organizations, identity, graceSeconds: config.widgetKeyGraceSeconds }),
     assistants,
-    sessions: createSessionService({ prisma, assistants }),
+    sessions: createSessionService({ prisma, assistants, userContexts }),
     conversations,
     userContexts,
     knowledgeSearch: createKnowledgeSearchService({

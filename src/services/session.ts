@@ -1,9 +1,12 @@
-// Anonymous visitor sessions. A session opened with a widget token belongs to
-// that token's visitor: other visitors of the same organization cannot see it.
+// Visitor sessions. A session opened with a widget token belongs to that
+// token's visitor: other visitors of the same organization cannot see it. A
+// token bound to a signed-in user links the session to that user's context, so
+// their traits reach the prompt as in conversations.
 import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { AssistantService } from './assistant.ts';
+import type { UserContextService } from './user-context.ts';
 import { findPage, isUuid, jsonObject, languageTag, parseInput, requiredText, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 import { assertHandoffState } from './handoff-state.ts';
@@ -33,7 +36,7 @@ export const visibleSessions = (viewer: Viewer): Prisma.SessionWhereInput =>
     ? { organizationId: viewer.organizationId, ownerSubject: viewer.subject }
     : { organizationId: viewer.organizationId };
 
-export function createSessionService({ prisma, assistants }: { prisma: PrismaClient; assistants: AssistantService }) {
+export function createSessionService({ prisma, assistants, userContexts }: { prisma: PrismaClient; assistants: AssistantService; userContexts: UserContextService }) {
   const visible = visibleSessions;
 
   async function get(viewer: Viewer, id: string): Promise<Session> {
@@ -66,12 +69,15 @@ export function createSessionService({ prisma, assistants }: { prisma: PrismaCli
       const data = parseInput(createSchema, input);
       const assistant = await activeAssistant(assistants, viewer, data.assistantId);
       const owner = viewer.kind === 'widget' ? viewer.subject : null;
+      const userReference = viewer.kind === 'widget' ? viewer.userReference : undefined;
+      const userContext = userReference === undefined ? null : await userContexts.ensure(viewer.organizationId, userReference);
       return prisma.session.create({
         data: {
           organizationId: viewer.organizationId,
           assistantId: assistant.id,
           visitorId: data.visitorId ?? owner,
           ownerSubject: owner,
+          userContextId: userContext?.id ?? null,
           locale: data.locale ?? null,
           metadata: (data.metadata ?? {}) as Prisma.InputJsonObject,
         },

@@ -69,6 +69,24 @@ export function createUserContextService({ prisma }: { prisma: PrismaClient }) {
     find,
     get,
 
+    /**
+     * The context of a user reference, created (with no traits) when missing:
+     * a signed-in widget visitor's sessions link to it before the
+     * organization's backend has sent any trait.
+     */
+    async ensure(organizationId: string, userReference: string): Promise<UserContext> {
+      const where = { organizationId_userReference: { organizationId, userReference } };
+      const existing = await prisma.userContext.findUnique({ where });
+      if (existing) return existing;
+      try {
+        return await prisma.userContext.create({ data: { organizationId, userReference } });
+      } catch (error) {
+        // Created at the same moment by another request: that one is the context.
+        if ((error as { code?: string }).code !== 'P2002') throw error;
+        return prisma.userContext.findUniqueOrThrow({ where });
+      }
+    },
+
     async list(viewer: Viewer, args: PageArgs): Promise<Page<UserContext>> {
       const where = { organizationId: viewer.organizationId };
       return findPage(

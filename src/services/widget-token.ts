@@ -6,11 +6,16 @@
 // cut off mid-chat; past it, or at once with `--revoke-old`, its tokens are
 // refused and cannot be renewed (renewal keeps the visitor id only for a token
 // whose key is still in force).
+//
+// A token may be bound to a signed-in user (claim `usr`, their user reference),
+// when the widget presents a user token signed by the organization's backend
+// (src/services/visitor-identity.ts). Renewing a bound token keeps the binding.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import type { PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError } from '../errors.ts';
 import type { OrganizationService } from './organization.ts';
+import type { VisitorIdentityService } from './visitor-identity.ts';
 
 export const WIDGET_TOKEN_TTL_SECONDS = 3600;
 /** A visitor may present a token expired for up to this long to keep its visitor id. */
@@ -23,15 +28,32 @@ const KEY_REFRESH_MS = 10_000;
 
 type Key = { id: string; secret: Uint8Array; retiredAt: Date | null };
 
-export type WidgetClaims = { organizationId: string; subject: string };
+export type WidgetClaims = {
+  organizationId: string;
+  subject: string;
+  /** The signed-in user the token is bound to (a verified user token's sub); absent for anonymous visitors. */
+  userReference?: string;
+};
+
+export type IssueRequest = {
+  clientId: string;
+  /** The visitor's previous widget token (expired up to 24 h), to keep its visitor id and binding. */
+  previousToken?: string | null;
+  /** The Origin of the page asking (null from servers). */
+  origin?: string | null;
+  /** A user token signed by the organization's backend: binds the new token to that user. */
+  userToken?: string | null;
+};
 
 export function createWidgetTokenService({
   prisma,
   organizations,
+  identity,
   graceSeconds = WIDGET_TOKEN_TTL_SECONDS,
 }: {
   prisma: PrismaClient;
   organizations: OrganizationService;
+  identity: VisitorIdentityService;
   /** How long a retired key still verifies the tokens it signed. */
   graceSeconds?: number;
 }) {
@@ -85,9 +107,12 @@ export function createWidgetTokenService({
     /**
      * Issues a token for a client id. A previous token of the same organization
      * (expired for up to 24 h) keeps its visitor id, so a returning visitor
-     * keeps access to the sessions it opened.
+     * keeps access to the sessions it opened, and its user binding. A user token
+     * binds the new token to its user; the previous visitor id is then kept only
+     * when the previous token was bound to the same user (another person signed
+     * in on this browser does not inherit the sessions of the last one).
      */
-    async issue(clientId: string, previousToken?: string | null, origin?: string | null) {
+    async issue({ clientId, previousToken, origin, userToken }: IssueRequest) {
       const org = await organizations.findByClientId(clientId);
       if (!org || !org.isActive) {
         throw new AppError('UNAUTHENTICATED', 'Unknown or inactive client_id: use the client id printed when the organization was created.');
@@ -101,13 +126,20 @@ export function createWidgetTokenService({
             'Add the page\'s origin to them (org origins --set).',
         );
       }
+      // An empty user_token is a token that failed to be made, not a request to stay anonymous.
+      const signedIn = userToken == null ? undefined : await identity.verifyUserToken(org.id, userToken);
       let subject: string = randomUUID();
+      let userReference = signedIn;
       if (previousToken) {
         const previous = await verify(previousToken, RENEWAL_GRACE_SECONDS).catch(() => null);
-        if (previous?.org === org.id && typeof previous.sub === 'string') subject = previous.sub;
+        const previousUser = typeof previous?.usr === 'string' ? previous.usr : undefined;
+        if (previous?.org === org.id && typeof previous.sub === 'string' && (signedIn === undefined || previousUser === signedIn)) {
+          subject = previous.sub;
+          userReference ??= previousUser;
+        }
       }
       const key = await signingKey();
-      const token = await new SignJWT({ org: org.id })
+      const token = await new SignJWT(userReference === undefined ? { org: org.id } : { org: org.id, usr: userReference })
         .setProtectedHeader({ alg: ALGORITHM, kid: key.id, typ: 'JWT' })
         .setIssuer(ISSUER)
         .setAudience(AUDIENCE)
@@ -122,7 +154,7 @@ export function createWidgetTokenService({
     async verify(token: string): Promise<WidgetClaims | null> {
       const payload = await verify(token).catch(() => null);
       if (!payload || typeof payload.org !== 'string' || typeof payload.sub !== 'string') return null;
-      return { organizationId: payload.org, subject: payload.sub };
+      return { organizationId: payload.org, subject: payload.sub, ...(typeof payload.usr === 'string' ? { userReference: payload.usr } : {}) };
     },
 
     /**
