@@ -138,15 +138,21 @@ export function createVectorIndex(prisma: PrismaClient, logger: Logger = silentL
         const size = Prisma.raw(String(dims));
         const [, hits] = await prisma.$transaction([
           prisma.$executeRawUnsafe(scan),
+          // The source is checked per passage, in the order the index hands passages out (a
+          // lateral subquery the planner may not flatten: OFFSET 0). As a join, the planner could
+          // start from the sources instead, read every passage of each and sort them all: it
+          // misjudges how many passages a source holds (10,000 passages: 90 ms instead of 6).
           prisma.$queryRaw<VectorHit[]>`
             SELECT c.id AS "chunkId", c."sourceId", s.kind, s.title, s.url, c.heading, c.content,
                    (1 - (c."embeddingVec"::vector(${size}) <=> ${literal}::vector(${size})))::float8 AS similarity
-            FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
+            FROM "KnowledgeChunk" c
+            CROSS JOIN LATERAL (
+              SELECT s.kind, s.title, s.url FROM "KnowledgeSource" s
+              WHERE s.id = c."sourceId" AND ${embeddedBy(query.model)} AND ${answersFrom(query.assistantId)} AND ${servedVersion}
+              OFFSET 0
+            ) s
             WHERE vector_dims(c."embeddingVec") = ${size}
               AND c."organizationId" = ${query.organizationId}::uuid
-              AND ${embeddedBy(query.model)}
-              AND ${answersFrom(query.assistantId)}
-              AND ${servedVersion}
             ORDER BY c."embeddingVec"::vector(${size}) <=> ${literal}::vector(${size})
             LIMIT ${query.limit}`,
         ]);

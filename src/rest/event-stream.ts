@@ -76,10 +76,8 @@ export function eventStreamResponse(
         }
         const { __typename, event_id: id, ...event } = result.data!.result;
         switch (__typename) {
-          case 'MessageStarted': {
-            const { started_assistant_message: assistantMessage, ...started } = event;
-            return send(controller, 'start', { ...started, assistant_message: assistantMessage }, id);
-          }
+          case 'MessageStarted':
+            return send(controller, 'start', event, id);
           case 'MessageDelta':
             return send(controller, 'token', { delta: event.delta }, id);
           case 'MessageCompleted':

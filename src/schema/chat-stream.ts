@@ -27,7 +27,10 @@ const MessageStarted = builder.objectRef<Event<'started'>>('MessageStarted').imp
   fields: (t) => ({
     eventId: t.exposeInt('eventId', { description: EVENT_ID }),
     userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }),
-    assistantMessage: t.field({ type: MessageRef, description: 'Status streaming, no content yet.', resolve: (e) => e.assistantMessage }),
+    // Nullable only so that a client can select assistantMessage on MessageStarted and
+    // MessageCompleted (null there during a handoff) in one query: GraphQL requires one type
+    // per response key. Never null here.
+    assistantMessage: t.field({ type: MessageRef, nullable: true, description: 'Status streaming, no content yet. Never null.', resolve: (e) => e.assistantMessage }),
   }),
 });
 
