@@ -50,7 +50,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
   // The generation gauge reads the services' slots when scraped, once they exist.
   const metrics = createMetrics({ prisma: db.prisma, generation: () => services.generation });
   const llm = metrics.meter(client);
-  const events = createChatEventBus({ redis });
+  const events = createChatEventBus({ redis, onError: (error) => logger.warn({ err: error }, 'Redis subscription failed: events from other instances are missed until it answers') });
   const stopping = new AbortController();
   const services = createServices({ prisma: db.prisma, llm, config, events, redis, stopping: stopping.signal, logger });
   const worker = runJobs

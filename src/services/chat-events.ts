@@ -87,11 +87,30 @@ export function reviveDates<E extends ChatEvent>(event: E): E {
   }
 }
 
-export function createChatEventBus({ redis }: { redis?: Redis } = {}): ChatEventBus & { close(): Promise<void> } {
+/**
+ * The subscribing connection as the event target may use it: the target sends
+ * SUBSCRIBE and UNSUBSCRIBE without waiting for their answers, so a Redis that
+ * is unreachable (or a connection closed at shutdown) would make each one an
+ * unhandled rejection, which ends a Node process. They are reported instead;
+ * the subscriptions go on without events from other instances meanwhile.
+ */
+function reportingFailures(subscriber: Redis, onError: (error: unknown) => void): Redis {
+  return new Proxy(subscriber, {
+    get(target, property) {
+      const value = Reflect.get(target, property);
+      if (property === 'subscribe' || property === 'unsubscribe') {
+        return (...channels: string[]) => (value as (...c: string[]) => Promise<unknown>).apply(target, channels).catch(onError);
+      }
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+export function createChatEventBus({ redis, onError = () => {} }: { redis?: Redis; onError?: (error: unknown) => void } = {}): ChatEventBus & { close(): Promise<void> } {
   // Redis needs a connection of its own for subscribing.
   const subscriber = redis?.duplicate();
   const pubsub = createPubSub<{ chat: [string, ChatEvent]; 'reply-stop': [string] }>(
-    redis && subscriber ? { eventTarget: createRedisEventTarget({ publishClient: redis, subscribeClient: subscriber }) } : {},
+    redis && subscriber ? { eventTarget: createRedisEventTarget({ publishClient: redis, subscribeClient: reportingFailures(subscriber, onError) }) } : {},
   );
   return {
     publish: (threadId, event) => pubsub.publish('chat', threadId, event),
@@ -101,7 +120,12 @@ export function createChatEventBus({ redis }: { redis?: Redis } = {}): ChatEvent
     requestStop: (replyId) => pubsub.publish('reply-stop', replyId),
     stopRequests: () => pubsub.subscribe('reply-stop'),
     async close() {
-      subscriber?.disconnect();
+      if (!subscriber) return;
+      // The last subscriptions (the stop requests', ended as the app closes) unsubscribe a moment
+      // after they end: those commands go out before the connection closes, instead of failing
+      // as unhandled rejections on a closed one.
+      await new Promise((resolve) => setImmediate(resolve));
+      await subscriber.quit().catch(() => subscriber.disconnect());
     },
   };
 }
