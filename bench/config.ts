@@ -45,6 +45,13 @@ export type BenchConfig = {
     sessions: number;
     messagesPerSession: number;
   };
+  rewrite: {
+    /** Questions sent to each of the two assistants (rewrite off, on), one at a time. */
+    messages: number;
+    /** Tokens of every reply of the double, the rewrite's included, and their pace. */
+    tokens: number;
+    tokenDelayMs: number;
+  };
   serving: {
     /** Text files uploaded at once by one organization. */
     files: number;
@@ -93,6 +100,12 @@ export function benchConfig(options: { smoke: boolean; runs?: number; cpuProfDir
       assistants: 20,
       sessions: smoke ? 2 : 50,
       messagesPerSession: smoke ? 1 : 2,
+    },
+    rewrite: {
+      messages: smoke ? 2 : 20,
+      // A rewrite is a line of terms: about a dozen tokens.
+      tokens: 12,
+      tokenDelayMs: smoke ? 5 : 20,
     },
     serving: {
       files: smoke ? 2 : 6,

@@ -1,4 +1,4 @@
-// `npm run bench [-- --smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile,serving] [--cpu-prof] [--strict]`
+// `npm run bench [-- --smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile,serving,rewrite] [--cpu-prof] [--strict]`
 //
 // Measures the gateway against the targets of shared/DESIGN.md ("Targets we
 // measure ourselves against"), prints one table and writes the same figures as
@@ -19,6 +19,7 @@ import { killAll, ROOT } from './lib/children.ts';
 import type { Figure, SectionName } from './lib/figures.ts';
 import { renderTable } from './lib/table.ts';
 import { messagesSection } from './messages.ts';
+import { rewriteSection } from './rewrite.ts';
 import { servingSection } from './serving.ts';
 import { startupSection } from './startup.ts';
 
@@ -31,6 +32,7 @@ const SECTIONS: Section[] = [
   { name: 'knowledge', run: knowledgeSection },
   { name: 'hostile', run: hostileSection },
   { name: 'serving', run: servingSection },
+  { name: 'rewrite', run: rewriteSection },
 ];
 
 const RESULTS = path.join(ROOT, 'bench/results');
@@ -48,7 +50,7 @@ function parse() {
     strict: true,
   });
   if (values.help) {
-    console.log('Usage: npm run bench -- [--smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile,serving] [--cpu-prof] [--strict]');
+    console.log('Usage: npm run bench -- [--smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile,serving,rewrite] [--cpu-prof] [--strict]');
     process.exit(0);
   }
   const runs = values.runs === undefined ? undefined : Number(values.runs);

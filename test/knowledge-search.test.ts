@@ -502,8 +502,8 @@ describe('npm run cli -- knowledge eval', () => {
       const viaServer = json(await cli([...args, '--json'], env));
       expect(viaServer).toMatchObject({ assistant_id: null, total: 3, found: 1, recall_at_1: 0.3333, recall_at_5: 0.3333, mrr: 0.3333, depth: 20 });
       expect(viaServer.cases).toEqual([
-        { question: 'What are your business hours?', expected_source_id: hours, rank: 1, score: expect.any(Number), top_source_id: hours, reason: null },
-        { question: 'Which telescope resolves Jupiter\'s moons?', expected_source_id: hours, rank: null, score: null, top_source_id: null, reason: null },
+        { question: 'What are your business hours?', expected_source_id: hours, rank: 1, score: expect.any(Number), top_source_id: hours, reason: null, rewritten_question: null },
+        { question: 'Which telescope resolves Jupiter\'s moons?', expected_source_id: hours, rank: null, score: null, top_source_id: null, reason: null, rewritten_question: null },
         {
           question: 'What is the staff discount code?',
           expected_source_id: discount,
@@ -511,6 +511,7 @@ describe('npm run cli -- knowledge eval', () => {
           score: null,
           top_source_id: null,
           reason: expect.stringMatching(/serves chosen assistants only/),
+          rewritten_question: null,
         },
       ]);
       // The same figures as the REST endpoint.

@@ -128,7 +128,15 @@ function evaluationJson(result: KnowledgeEvaluation) {
     recall_at_5: result.recallAt5,
     mrr: result.mrr,
     depth: result.depth,
-    cases: result.cases.map((c) => ({ question: c.question, expected_source_id: c.expectedSourceId, rank: c.rank, score: c.score, top_source_id: c.topSourceId, reason: c.reason })),
+    cases: result.cases.map((c) => ({
+      question: c.question,
+      expected_source_id: c.expectedSourceId,
+      rank: c.rank,
+      score: c.score,
+      top_source_id: c.topSourceId,
+      reason: c.reason,
+      rewritten_question: c.rewrittenQuestion,
+    })),
   };
 }
 

@@ -8,7 +8,7 @@ type EvaluationJson = {
   recall_at_5: number;
   mrr: number;
   depth: number;
-  cases: Array<{ question: string; expected_source_id: string; rank: number | null; reason: string | null }>;
+  cases: Array<{ question: string; expected_source_id: string; rank: number | null; reason: string | null; rewritten_question: string | null }>;
 };
 
 /** Questions are cut to this many characters so that a row fits a terminal. */
@@ -20,18 +20,21 @@ const cut = (text: string, width: number) => {
 };
 
 /**
- * One row per case (question, expected source, rank; "-" when not found, and
- * why when no search could find it), then the summary.
+ * One row per case (question, expected source, rank; "-" when not found, what
+ * the model searched for when the assistant rewrites questions, and why when no
+ * search could find it), then the summary.
  */
 export function evaluationTable(result: EvaluationJson): string {
   const notes = result.cases.some((c) => c.reason !== null);
+  const rewrites = result.cases.some((c) => c.rewritten_question !== null);
   const rows = result.cases.map((c) => [
     cut(c.question, QUESTION_WIDTH),
     c.expected_source_id,
     c.rank === null ? '-' : String(c.rank),
+    ...(rewrites ? [cut(c.rewritten_question ?? '', QUESTION_WIDTH)] : []),
     ...(notes ? [c.reason ?? ''] : []),
   ]);
-  const header = ['question', 'expected', 'rank', ...(notes ? ['note'] : [])];
+  const header = ['question', 'expected', 'rank', ...(rewrites ? ['searched for (rewrite)'] : []), ...(notes ? ['note'] : [])];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
   const line = (cells: string[]) =>
     cells

@@ -16,6 +16,11 @@ export const AssistantRef = builder.prismaObject('Assistant', {
     model: t.exposeString('model', { nullable: true, ...private_, description: 'Ollama model; null uses the server default.' }),
     temperature: t.exposeFloat('temperature', { nullable: true, ...private_ }),
     maxTokens: t.exposeInt('maxTokens', { nullable: true, ...private_, description: 'Longest reply, in tokens.' }),
+    rewriteQuestions: t.exposeBoolean('rewriteQuestions', {
+      nullable: true,
+      ...private_,
+      description: 'Whether the model rewrites each question into search terms before the knowledge base is searched.',
+    }),
     metadata: t.expose('metadata', { type: 'JSONObject', nullable: true, ...private_ }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
@@ -33,6 +38,11 @@ const assistantFields = (t: PothosSchemaTypes.InputFieldBuilder<any, 'InputObjec
   model: t.string({ description: 'Ollama model for this assistant; null uses OLLAMA_MODEL.' }),
   temperature: t.float({ description: '0 to 2.' }),
   maxTokens: t.int({ description: 'Longest reply in tokens, 1 to 32768.' }),
+  rewriteQuestions: t.boolean({
+    description:
+      'Before searching the knowledge base, the model rewrites each question (read with the conversation so far) into search terms: ' +
+      'paraphrased and follow-up questions find more, at the cost of one short generation before each reply. Default false.',
+  }),
   metadata: t.field({ type: 'JSONObject' }),
 });
 

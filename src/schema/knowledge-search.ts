@@ -20,6 +20,10 @@ const KnowledgeSearchRef = builder.objectRef<KnowledgeSearch>('KnowledgeSearchRe
   fields: (t) => ({
     query: t.exposeString('query'),
     assistantId: t.exposeID('assistantId', { nullable: true, description: 'The assistant asked as; null: the sources that serve every assistant.' }),
+    rewrittenQuery: t.exposeString('rewrittenQuery', {
+      nullable: true,
+      description: "The model's search terms for the query, searched after it, when the assistant rewrites questions; null otherwise.",
+    }),
     searched: t.exposeBoolean('searched', { description: 'False when there was no indexed knowledge to search at all.' }),
     passages: t.field({ type: [KnowledgePassageRef], resolve: (r) => r.passages, description: 'What a reply would be given, best first.' }),
   }),
@@ -32,6 +36,10 @@ const EvaluatedCaseRef = builder.objectRef<EvaluatedCase>('KnowledgeEvaluationCa
     rank: t.exposeInt('rank', { nullable: true, description: 'Position of the expected source\'s first passage; null when it was not found.' }),
     score: t.exposeFloat('score', { nullable: true, description: 'That passage\'s score.' }),
     topSourceId: t.exposeID('topSourceId', { nullable: true, description: 'The source of the passage that ranked first.' }),
+    rewrittenQuestion: t.exposeString('rewrittenQuestion', {
+      nullable: true,
+      description: "The model's search terms for the question, when the assistant rewrites questions; null otherwise.",
+    }),
     reason: t.exposeString('reason', {
       nullable: true,
       description: 'Why no search could find the expected source (not indexed yet, failed, or serving other assistants); null when found or merely ranked too low.',

@@ -18,6 +18,7 @@ const fields = {
   model: requiredText(200).nullable(),
   temperature: z.number().min(0, { error: 'must be between 0 and 2' }).max(2, { error: 'must be between 0 and 2' }).nullable(),
   maxTokens: z.number().int().min(1, { error: 'must be between 1 and 32768' }).max(32768, { error: 'must be between 1 and 32768' }).nullable(),
+  rewriteQuestions: z.boolean(),
   metadata: jsonObject(),
 };
 
@@ -31,6 +32,7 @@ const createSchema = z.object({
   model: fields.model.optional(),
   temperature: fields.temperature.optional(),
   maxTokens: fields.maxTokens.optional(),
+  rewriteQuestions: fields.rewriteQuestions.nullish(),
   metadata: fields.metadata.nullish(),
 });
 
@@ -45,6 +47,7 @@ const updateSchema = z.object({
   model: fields.model.optional(),
   temperature: fields.temperature.optional(),
   maxTokens: fields.maxTokens.optional(),
+  rewriteQuestions: fields.rewriteQuestions.optional(),
   metadata: fields.metadata.optional(),
 });
 

@@ -14,6 +14,8 @@ import type { ReplyLog } from './reply-log.ts';
 import type { RunningReplies } from './running-replies.ts';
 import type { StreamingReplies } from './streaming-replies.ts';
 import type { Reference } from '../knowledge/fuse.ts';
+import type { RetrievalQuery } from './knowledge.ts';
+import type { QuestionRewriter } from './question-rewrite.ts';
 import { buildPrompt, estimateTokens, type ChatTurn, type ReferencePassage } from './prompt.ts';
 import { jsonObject, parseInput, requiredText } from './validation.ts';
 
@@ -70,7 +72,9 @@ export type ChatDeps = {
   /** Told of every reply stored (complete or incomplete), after its watchers: webhooks hear of it from here. */
   onReply?: (reply: { organizationId: string; assistantId: string; userMessage: Message; assistantMessage: Message }) => void;
   /** Finds the knowledge-base passages that answer a message (only relevant ones, best first). */
-  retrieve: (query: { organizationId: string; assistantId: string; question: string; limit: number }) => Promise<{ references: Reference[]; searched: boolean }>;
+  retrieve: (query: RetrievalQuery & { assistantId: string }) => Promise<{ references: Reference[]; searched: boolean }>;
+  /** Turns a question into search terms, for assistants with `rewriteQuestions` on. */
+  rewriteQuestion?: QuestionRewriter;
 };
 
 /** Passages considered for a prompt, best first. */
@@ -116,7 +120,7 @@ function selectReferences(references: Reference[], budgetTokens: number): { pass
 
 const serverStopping = () => new AppError('SERVER_STOPPING', 'The server is stopping; your message was stored. Send it again in a moment.', { retryAfter: 5 });
 
-export function createChatService({ stopping, prisma, llm, events, log, running, slots, replies, defaultModel, maxContextLength, retrieve, onReply }: ChatDeps) {
+export function createChatService({ stopping, prisma, llm, events, log, running, slots, replies, defaultModel, maxContextLength, retrieve, rewriteQuestion, onReply }: ChatDeps) {
   async function loadThread(thread: Thread) {
     if (thread.sessionId) {
       // A session opened by a signed-in widget visitor carries their context's traits.
@@ -266,11 +270,17 @@ export function createChatService({ stopping, prisma, llm, events, log, running,
             emit({ kind: 'started', eventId: ++eventId, userMessage, assistantMessage: row });
           });
         try {
+          const turnsRead = history(thread, userMessage);
+          // A rewrite reads the conversation, for what a follow-up question refers to.
+          const rewrite =
+            assistant.rewriteQuestions && rewriteQuestion
+              ? async (question: string) => (await rewriteQuestion({ model, question, history: await turnsRead, signal: generating })).searchText
+              : undefined;
           const [, info, turns, found] = await Promise.all([
             placeholder,
             llm.modelInfo(model),
-            history(thread, userMessage),
-            retrieve({ organizationId, assistantId: assistant.id, question: data.content, limit: RETRIEVAL_LIMIT }),
+            turnsRead,
+            retrieve({ organizationId, assistantId: assistant.id, question: data.content, limit: RETRIEVAL_LIMIT, rewrite }),
           ]);
           const contextLength = Math.min(info.contextLength ?? FALLBACK_CONTEXT, maxContextLength);
           const references = selectReferences(found.references, Math.floor(contextLength * REFERENCE_SHARE));

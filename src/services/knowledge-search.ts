@@ -7,8 +7,10 @@ import { AppError } from '../errors.ts';
 import { EVALUATION_MAX_CASES, rankOf, summarise, type EvaluationSummary } from '../knowledge/evaluate.ts';
 import type { Reference } from '../knowledge/fuse.ts';
 import { answersFrom } from '../knowledge/passages.ts';
-import type { AssistantService } from './assistant.ts';
+import type { Assistant, AssistantService } from './assistant.ts';
 import { MESSAGE_MAX_CHARS, RETRIEVAL_LIMIT, snippetOf } from './chat.ts';
+import type { RetrievalQuery } from './knowledge.ts';
+import type { QuestionRewriter } from './question-rewrite.ts';
 import { isUuid, parseInput, requiredText } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
@@ -17,17 +19,14 @@ import type { Viewer } from './viewer.ts';
  * assistant: the sources that serve every assistant (added without
  * assistant_ids), the scope rule of the passage searches.
  */
-export type Retrieve = (query: {
-  organizationId: string;
-  assistantId: string | null;
-  question: string;
-  limit: number;
-}) => Promise<{ references: Reference[]; searched: boolean }>;
+export type Retrieve = (query: RetrievalQuery) => Promise<{ references: Reference[]; searched: boolean }>;
 
 export type KnowledgeSearchDeps = {
   prisma: PrismaClient;
   assistants: Pick<AssistantService, 'get'>;
   retrieve: Retrieve;
+  /** For assistants with `rewriteQuestions` on: their searches here are rewritten as their replies' are. */
+  rewriteQuestion?: QuestionRewriter;
 };
 
 /** Most passages one search returns. */
@@ -78,7 +77,14 @@ export type SearchedPassage = {
   score: number;
 };
 
-export type KnowledgeSearch = { query: string; assistantId: string | null; searched: boolean; passages: SearchedPassage[] };
+export type KnowledgeSearch = {
+  query: string;
+  assistantId: string | null;
+  /** The model's search terms, searched after the query, when the assistant rewrites questions; null otherwise. */
+  rewrittenQuery: string | null;
+  searched: boolean;
+  passages: SearchedPassage[];
+};
 
 export type EvaluatedCase = {
   question: string;
@@ -91,6 +97,8 @@ export type EvaluatedCase = {
   topSourceId: string | null;
   /** Why no search could find the expected source (not indexed, or serving other assistants); null otherwise. */
   reason: string | null;
+  /** The model's search terms for the question, when the assistant rewrites questions; null otherwise. */
+  rewrittenQuestion: string | null;
 };
 
 export type KnowledgeEvaluation = EvaluationSummary & { assistantId: string | null; depth: number; cases: EvaluatedCase[] };
@@ -132,13 +140,30 @@ function createKeyedQueue() {
   };
 }
 
-export function createKnowledgeSearchService({ prisma, assistants, retrieve }: KnowledgeSearchDeps) {
+export function createKnowledgeSearchService({ prisma, assistants, retrieve, rewriteQuestion }: KnowledgeSearchDeps) {
   const inTurn = createKeyedQueue();
 
   /** The assistant asked as (404 when unknown or another organization's), or null for none in particular. */
-  async function scopeOf(viewer: Viewer, id: string | null | undefined): Promise<string | null> {
-    if (!id) return null;
-    return (await assistants.get(viewer, id)).id;
+  async function assistantOf(viewer: Viewer, id: string | null | undefined): Promise<Assistant | null> {
+    return id ? assistants.get(viewer, id) : null;
+  }
+
+  /**
+   * Retrieval as a reply of `assistant` would run it, rewrite included; says
+   * what the rewrite searched for.
+   */
+  async function retrieveAs(viewer: Viewer, assistant: Assistant | null, question: string, limit: number) {
+    let rewritten: string | null = null;
+    const rewrite =
+      assistant?.rewriteQuestions && rewriteQuestion
+        ? async (asked: string) => {
+            const result = await rewriteQuestion({ model: assistant.model, question: asked });
+            rewritten = result.rewrite;
+            return result.searchText;
+          }
+        : undefined;
+    const found = await retrieve({ organizationId: viewer.organizationId, assistantId: assistant?.id ?? null, question, limit, rewrite });
+    return { ...found, rewritten };
   }
 
   /**
@@ -194,11 +219,12 @@ export function createKnowledgeSearchService({ prisma, assistants, retrieve }: K
     /** The passages a reply to `query` would be given, best first, with their scores. */
     async search(viewer: Viewer, input: { query: string; assistantId?: string | null; limit?: number | null }): Promise<KnowledgeSearch> {
       const data = parseInput(searchSchema, input);
-      const scope = await scopeOf(viewer, data.assistantId);
-      const { references, searched } = await retrieve({ organizationId: viewer.organizationId, assistantId: scope, question: data.query, limit: data.limit });
+      const assistant = await assistantOf(viewer, data.assistantId);
+      const { references, searched, rewritten } = await retrieveAs(viewer, assistant, data.query, data.limit);
       return {
         query: data.query,
-        assistantId: scope,
+        assistantId: assistant?.id ?? null,
+        rewrittenQuery: rewritten,
         searched,
         passages: references.map((reference, index) => ({
           rank: index + 1,
@@ -217,10 +243,11 @@ export function createKnowledgeSearchService({ prisma, assistants, retrieve }: K
     /** Asks each question as a reply would and scores where its expected source ranks. */
     async evaluate(viewer: Viewer, input: { assistantId?: string | null; cases: Array<{ question: string; expectedSourceId: string }> }): Promise<KnowledgeEvaluation> {
       const data = parseInput(evaluationSchema, input);
-      const scope = await scopeOf(viewer, data.assistantId);
+      const assistant = await assistantOf(viewer, data.assistantId);
+      const scope = assistant?.id ?? null;
       const unsearchable = await checkSources(viewer, scope, data.cases);
       const ask = async ({ question, expectedSourceId }: { question: string; expectedSourceId: string }): Promise<EvaluatedCase> => {
-        const { references } = await retrieve({ organizationId: viewer.organizationId, assistantId: scope, question, limit: EVALUATION_DEPTH });
+        const { references, rewritten } = await retrieveAs(viewer, assistant, question, EVALUATION_DEPTH);
         const rank = rankOf(references.map((r) => r.sourceId), expectedSourceId);
         return {
           question,
@@ -229,6 +256,7 @@ export function createKnowledgeSearchService({ prisma, assistants, retrieve }: K
           score: rank === null ? null : references[rank - 1].score,
           topSourceId: references[0]?.sourceId ?? null,
           reason: rank === null ? (unsearchable.get(expectedSourceId) ?? null) : null,
+          rewrittenQuestion: rewritten,
         };
       };
       const cases = await inTurn(viewer.organizationId, () => mapLimited(data.cases, EVALUATION_CONCURRENCY, ask));

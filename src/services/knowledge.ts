@@ -525,9 +525,11 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
      * to what the assistant answers from; with no assistant, to the sources
      * that serve the whole organization.
      */
-    async retrieve(query: { organizationId: string; assistantId: string | null; question: string; limit: number }): Promise<{ references: Reference[]; searched: boolean }> {
-      const searched = await hasReadyKnowledge(prisma, query.organizationId, query.assistantId);
+    async retrieve({ rewrite, ...asked }: RetrievalQuery): Promise<{ references: Reference[]; searched: boolean }> {
+      const searched = await hasReadyKnowledge(prisma, asked.organizationId, asked.assistantId);
       if (!searched) return { references: [], searched };
+      // Rewritten only once there is something to search: a model call for nothing would only delay the reply.
+      const query = rewrite ? { ...asked, question: await rewrite(asked.question) } : asked;
       const [lexical, vector] = await Promise.all([
         searchPassages(prisma, { ...query, limit: CANDIDATES }),
         embed([query.question])
@@ -544,3 +546,13 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
 }
 
 export type KnowledgeService = ReturnType<typeof createKnowledgeService>;
+
+export type RetrievalQuery = {
+  organizationId: string;
+  /** null: the sources that serve every assistant. */
+  assistantId: string | null;
+  question: string;
+  limit: number;
+  /** Turns the question into the text searched for (the assistant's question rewrite); called only when there is knowledge to search. */
+  rewrite?: (question: string) => Promise<string>;
+};

@@ -17,6 +17,7 @@ import { createKnowledgeService } from './knowledge.ts';
 import { createKnowledgeSearchService, type Retrieve } from './knowledge-search.ts';
 import { createConversationService } from './conversation.ts';
 import { createOrganizationService } from './organization.ts';
+import { createQuestionRewriter } from './question-rewrite.ts';
 import { createReplyControl } from './reply-control.ts';
 import { createReplyLog } from './reply-log.ts';
 import { createRunningReplies } from './running-replies.ts';
@@ -68,6 +69,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     queuePerOrganization: config.generationQueuePerOrganization,
   });
   const replies = createStreamingReplies({ prisma, logger });
+  const rewriteQuestion = createQuestionRewriter({ llm, logger, defaultModel: config.ollamaModel });
   const conversations = createConversationService({ prisma, assistants, userContexts });
   const log = createReplyLog({ redis });
   const running = createRunningReplies();
@@ -83,6 +85,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     defaultModel: config.ollamaModel,
     maxContextLength: config.ollamaContextLength,
     retrieve: knowledge.retrieve,
+    rewriteQuestion,
     onReply: webhookEvents.replyStored,
   });
   return {
@@ -105,6 +108,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
       assistants,
       // The passage searches' scope rule takes null for no particular assistant (see Retrieve).
       retrieve: knowledge.retrieve as Retrieve,
+      rewriteQuestion,
     }),
     chat,
     /** Pages of many threads' messages at once, for nested GraphQL lists. */

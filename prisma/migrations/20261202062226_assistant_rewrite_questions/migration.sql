@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "Assistant" ADD COLUMN     "rewriteQuestions" BOOLEAN NOT NULL DEFAULT false;
