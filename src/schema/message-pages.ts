@@ -13,6 +13,9 @@ type Key = { organizationId: string; column: ThreadColumn; threadId: string; arg
 
 const loaders = new WeakMap<Context, DataLoader<Key, Page<Message>, string>>();
 
+/** Which page of which kind of thread a key asks for, whatever the thread: keys alike in this are one batch. */
+const pageOf = (key: Key) => `${key.organizationId}:${key.column}:${key.args.limit ?? ''}:${key.args.offset ?? ''}`;
+
 function loaderOf(ctx: Context) {
   let loader = loaders.get(ctx);
   if (!loader) {
@@ -21,7 +24,7 @@ function loaderOf(ctx: Context) {
         // Keys asking for the same page of the same kind of thread are one batch.
         const groups = new Map<string, Key[]>();
         for (const key of keys) {
-          const group = `${key.organizationId}:${key.column}:${key.args.limit ?? ''}:${key.args.offset ?? ''}`;
+          const group = pageOf(key);
           groups.set(group, [...(groups.get(group) ?? []), key]);
         }
         const pages = new Map<Key, Page<Message> | Error>();
@@ -38,7 +41,7 @@ function loaderOf(ctx: Context) {
         );
         return keys.map((key) => pages.get(key)!);
       },
-      { cacheKeyFn: (key) => `${key.organizationId}:${key.column}:${key.threadId}:${key.args.limit ?? ''}:${key.args.offset ?? ''}` },
+      { cacheKeyFn: (key) => `${pageOf(key)}:${key.threadId}` },
     );
     loaders.set(ctx, loader);
   }

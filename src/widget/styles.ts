@@ -4,6 +4,23 @@
 // for text in both themes (a browser test measures them). Joined with
 // widget.ts like labels.ts.
 
+/** The dark palette: chosen with data-theme="dark", or by the visitor's system with "auto". */
+const DARK_PALETTE = `
+  color-scheme: dark;
+  --bg: #16191d;
+  --fg: #e6e8eb;
+  --muted: #aeb4bb;
+  --border: #3a4047;
+  --accent: #8ab4f8;
+  --on-accent: #0b1a33;
+  --assistant-bg: #262a30;
+  --assistant-fg: #e6e8eb;
+  --alert-bg: #3b1d20;
+  --alert-fg: #ffb4ab;
+  --link: #a8c7fa;
+  --focus: #8ab4f8;
+`;
+
 export const WIDGET_CSS = `
 :host {
   all: initial;
@@ -28,36 +45,10 @@ export const WIDGET_CSS = `
   --focus: #0b57d0;
 }
 :host([data-theme="dark"]) {
-  color-scheme: dark;
-  --bg: #16191d;
-  --fg: #e6e8eb;
-  --muted: #aeb4bb;
-  --border: #3a4047;
-  --accent: #8ab4f8;
-  --on-accent: #0b1a33;
-  --assistant-bg: #262a30;
-  --assistant-fg: #e6e8eb;
-  --alert-bg: #3b1d20;
-  --alert-fg: #ffb4ab;
-  --link: #a8c7fa;
-  --focus: #8ab4f8;
-}
+${DARK_PALETTE}}
 @media (prefers-color-scheme: dark) {
   :host([data-theme="auto"]) {
-    color-scheme: dark;
-    --bg: #16191d;
-    --fg: #e6e8eb;
-    --muted: #aeb4bb;
-    --border: #3a4047;
-    --accent: #8ab4f8;
-    --on-accent: #0b1a33;
-    --assistant-bg: #262a30;
-    --assistant-fg: #e6e8eb;
-    --alert-bg: #3b1d20;
-    --alert-fg: #ffb4ab;
-    --link: #a8c7fa;
-    --focus: #8ab4f8;
-  }
+${DARK_PALETTE}  }
 }
 *, *::before, *::after { box-sizing: border-box; }
 [hidden] { display: none !important; }
