@@ -387,7 +387,7 @@ describe('over a real socket', () => {
     });
   }
 
-  test('a declared Content-Length over the limit is refused with 413 before the body is read', async () => {
+  test('a declared Content-Length over the limit is refused with 413 before the body is read, on REST and on GraphQL', async () => {
     const response = await fetch(`http://127.0.0.1:${port}/api/v1/assistants/`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', ...authHeaders(t.org) },
@@ -395,6 +395,22 @@ describe('over a real socket', () => {
     });
     expect(response.status).toBe(413);
     expect(await response.json()).toMatchObject({ status: 'error', status_code: 413 });
+
+    const graphql = await fetch(`http://127.0.0.1:${port}/graphql`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...authHeaders(t.org) },
+      body: JSON.stringify({ query: '{ __typename }', variables: { padding: 'x'.repeat(t.config.bodyMaxBytes + 1) } }),
+    });
+    expect(graphql.status).toBe(413);
+    expect((await graphql.json()).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    // Within the limit, the declared body is read by GraphQL as it is.
+    const within = await fetch(`http://127.0.0.1:${port}/graphql`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...authHeaders(t.org) },
+      body: JSON.stringify({ query: 'query ($n: Int) { assistants(limit: $n) { total } }', variables: { n: 1 } }),
+    });
+    expect(within.status).toBe(200);
+    expect((await within.json()).data.assistants.total).toEqual(expect.any(Number));
   });
 
   test('a chunked body over the limit is refused with 413 on REST and on GraphQL', async () => {

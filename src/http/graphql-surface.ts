@@ -1,7 +1,7 @@
 // GraphQL over HTTP at /graphql (queries, mutations, SSE subscriptions, and
 // GraphiQL in a browser), served by Yoga once the edge has admitted the request.
 import { AppError } from '../errors.ts';
-import { readBytes } from '../rest/body.ts';
+import { declaredWithin, readBytes } from '../rest/body.ts';
 import { jsonResponse } from '../rest/envelope.ts';
 import { GRAPHQL_PATH, type YogaServer } from '../yoga.ts';
 import type { Surface } from './edge.ts';
@@ -13,6 +13,22 @@ export function graphqlErrorResponse(error: AppError): Response {
 }
 
 export function graphqlSurface({ yoga, bodyMaxBytes, uploadMaxBytes }: { yoga: YogaServer; bodyMaxBytes: number; uploadMaxBytes: number }): Surface {
+  /**
+   * The request with a body Yoga may read whole: one that declares a length
+   * within the limit as it is; a chunked one (no length declared; Yoga would
+   * read any size) read here within the limit. Multipart requests (file
+   * uploads) may be as large as an upload.
+   */
+  async function bounded(request: Request): Promise<Request> {
+    if (!request.body) return request;
+    const multipart = /^multipart\/form-data/i.test(request.headers.get('content-type') ?? '');
+    const limit = multipart ? uploadMaxBytes + 64 * 1024 : bodyMaxBytes;
+    if (declaredWithin(request, limit)) return request;
+    const body = await readBytes(request, limit);
+    // Rebuilt from parts: the node adapter's Request is not one that the global Request accepts as input.
+    return new Request(request.url, { method: request.method, headers: request.headers, body, signal: request.signal });
+  }
+
   return {
     matches: (url) => url.pathname === GRAPHQL_PATH,
     route: () => GRAPHQL_PATH,
@@ -20,17 +36,7 @@ export function graphqlSurface({ yoga, bodyMaxBytes, uploadMaxBytes }: { yoga: Y
 
     async serve(request, _context, admit) {
       const edge = await admit();
-      let body: Uint8Array<ArrayBuffer> | undefined;
-      if (request.body) {
-        // Read within the limit here: a chunked body declares no length, and Yoga would read any size.
-        // Multipart requests (file uploads) may be as large as an upload.
-        const multipart = /^multipart\/form-data/i.test(request.headers.get('content-type') ?? '');
-        body = await readBytes(request, multipart ? uploadMaxBytes + 64 * 1024 : bodyMaxBytes);
-      }
-      // Rebuilt from parts: the node adapter's Request is not one that the global Request accepts as input.
-      const bounded =
-        body === undefined ? request : new Request(request.url, { method: request.method, headers: request.headers, body, signal: request.signal });
-      const response = await yoga.fetch(bounded, edge);
+      const response = await yoga.fetch(await bounded(request), edge);
       if (response.headers.get('content-type')?.startsWith('text/html')) {
         // GraphiQL's page is large and never changes between requests of one version.
         response.headers.set('Cache-Control', 'public, max-age=3600');

@@ -71,7 +71,19 @@ function inspectLiteral(root: ValueNode, name: string): FieldError | null {
   return null;
 }
 
+/** Per parsed document: Yoga's parse cache hands out the same document for the same text, and REST's are fixed. */
+const literalProblemsOf = new WeakMap<DocumentNode, FieldError | null>();
+
 function literalProblems(document: DocumentNode): FieldError | null {
+  let problem = literalProblemsOf.get(document);
+  if (problem === undefined) {
+    problem = findLiteralProblem(document);
+    literalProblemsOf.set(document, problem);
+  }
+  return problem;
+}
+
+function findLiteralProblem(document: DocumentNode): FieldError | null {
   const pending: unknown[] = [document];
   while (pending.length > 0) {
     const node = pending.pop() as { kind?: string } | null;

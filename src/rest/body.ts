@@ -5,14 +5,25 @@ import { AppError } from '../errors.ts';
 import { camelCase } from './envelope.ts';
 
 /** The body's bytes, refused with 413 as soon as they exceed maxBytes (declared or streamed). */
-export async function readBytes(
-  request: Request,
-  maxBytes: number,
-  limitDetail = `The request body is larger than the limit of ${maxBytes} bytes; send less.`,
-): Promise<Uint8Array<ArrayBuffer>> {
+const tooLargeDetail = (maxBytes: number) => `The request body is larger than the limit of ${maxBytes} bytes; send less.`;
+
+/**
+ * Whether the body's declared length (Content-Length) is within `maxBytes`:
+ * true when declared and within it, false when none is declared (a chunked
+ * body, to be read with readBytes); 413 when declared larger. The HTTP parser
+ * never hands on more than a declared length, so a body within it needs no
+ * counting as it is read.
+ */
+export function declaredWithin(request: Request, maxBytes: number, limitDetail = tooLargeDetail(maxBytes)): boolean {
+  const header = request.headers.get('content-length');
+  if (header === null || !/^\d+$/.test(header)) return false;
+  if (Number(header) > maxBytes) throw new AppError('PAYLOAD_TOO_LARGE', limitDetail);
+  return true;
+}
+
+export async function readBytes(request: Request, maxBytes: number, limitDetail = tooLargeDetail(maxBytes)): Promise<Uint8Array<ArrayBuffer>> {
   const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', limitDetail);
-  const declared = Number(request.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
+  declaredWithin(request, maxBytes, limitDetail);
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
