@@ -29,10 +29,11 @@ import { redisCounters, type RedisCounters, type RedisWindow } from './lib/redis
 import { chatSamples, sseChat, type SseChat } from './lib/sse-chat.ts';
 import { percentile } from './lib/stats.ts';
 import { createPostgresAdapterFactory } from '../src/db/database.ts';
+import { STALE_AFTER_MS } from '../src/services/streaming-replies.ts';
 import { REDIS_URL, throwawaySchema } from '../test/utils/postgres.ts';
 
-/** The staleness window and sweep period of src/services/streaming-replies.ts, and a margin for a loaded machine. */
-const MARKED_WITHIN_MS = 45_000 + 30_000 + 15_000;
+/** A killed instance's reply goes stale after STALE_AFTER_MS; survivors look every 30 s (SWEEP_INTERVAL_MS there); a margin for a loaded machine. */
+const MARKED_WITHIN_MS = STALE_AFTER_MS + 30_000 + 15_000;
 
 type Cluster = {
   config: BenchConfig;
@@ -90,6 +91,7 @@ export async function scaleoutSection(config: BenchConfig, log: (line: string) =
           const rate = await measureChats(cluster, run, n, level, assistantIds[0]);
           chatRates.set(level.key, [...(chatRates.get(level.key) ?? []), rate]);
         }
+        if (run === 1 && n === config.scaleout.instances) await countRoundTrips(cluster, assistantIds[0]);
       }
       for (let n = 2; n <= config.scaleout.instances; n++) {
         cluster.figures.add(`n${n}.list.scaling`, `REST list, ${n} instances: scaling ratio (throughput / 1 instance's)`, '×', listRps[n - 1] / listRps[0]);
@@ -195,23 +197,70 @@ const describeCommands = (redis: RedisWindow, per: number) =>
 async function measureList(cluster: Cluster, run: number, n: number): Promise<number> {
   const { connections, durationSeconds } = cluster.config.scaleout;
   const urls = cluster.instances.map((instance) => `${instance.url}/api/v1/assistants/`);
+  const servedBefore = await served(cluster.instances);
   const cpu = machineCpuMeter();
   const { result, redis } = await redisWindow(cluster, `the REST list over ${n}`, () =>
     load({ name: `REST list over ${n} instance${n > 1 ? 's' : ''}`, url: urls[0], urls, headers: authHeaders(cluster.auth) }, connections, durationSeconds),
   );
   const busy = cpu.stop();
-  const perRequest = redis.commands / result.requests;
+  const share = (await served(cluster.instances)).map((count, i) => count - servedBefore[i]);
+  // Every request sent was charged to the rate limit, answered before the end or not.
+  const perRequest = redis.commands / result.sent;
   const label = `REST list (20 rows), ${n} instance${n > 1 ? 's' : ''}`;
   cluster.figures.add(`n${n}.list.rps`, `${label}: throughput`, 'req/s', result.rps);
   cluster.figures.add(`n${n}.list.p50`, `${label}: latency p50`, 'ms', result.latency.p50);
   cluster.figures.add(`n${n}.list.p99`, `${label}: latency p99`, 'ms', result.latency.p99);
   cluster.figures.add(`n${n}.list.redis`, `${label}: Redis commands per request`, 'commands', perRequest);
   cluster.figures.add(`n${n}.list.cpu`, `${label}: machine busy (all cores)`, 'share', busy);
+  if (n > 1) cluster.figures.add(`n${n}.list.busiest`, `${label}: busiest instance's share of the requests (even: ${(1 / n).toFixed(2)})`, 'share', Math.max(...share) / share.reduce((a, b) => a + b, 0));
   cluster.log(
     `run ${run}: ${label}: ${result.rps.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; ` +
-      `Redis ${perRequest.toFixed(2)} commands/request (${describeCommands(redis, result.requests)}); machine ${(busy * 100).toFixed(0)}% busy`,
+      `answered per instance ${share.join(' / ')}; Redis ${perRequest.toFixed(2)} commands/request (${describeCommands(redis, result.sent)}); machine ${(busy * 100).toFixed(0)}% busy`,
   );
   return result.rps;
+}
+
+/** Round trips are the same at every size: counted once, over every instance, on a few requests after the timed ones. */
+const TRIP_REQUESTS = 30;
+const TRIP_CHATS = 3;
+
+async function countRoundTrips(cluster: Cluster, assistantId: string) {
+  const { instances, auth, figures, log } = cluster;
+  const describe = (sent: Record<string, number>, per: number) =>
+    Object.entries(sent)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, calls]) => `${name} ${(calls / per).toFixed(2)}`)
+      .join(', ') || 'none';
+  const list = await cluster.redis.roundTrips(async () => {
+    for (let i = 0; i < TRIP_REQUESTS; i++) {
+      const reply = await http('GET', `${instances[i % instances.length].url}/api/v1/assistants/`, { auth });
+      if (reply.status !== 200) throw new Error(`The REST list answered ${reply.status}: ${reply.text.slice(0, 300)}`);
+    }
+  });
+  figures.add('trips.list', 'REST list: Redis round trips per request (commands sent by the gateways)', 'trips', list.trips.total / TRIP_REQUESTS);
+  log(`Redis round trips per REST list request: ${(list.trips.total / TRIP_REQUESTS).toFixed(2)} (${describe(list.trips.sent, TRIP_REQUESTS)}; ${(list.trips.inScripts / TRIP_REQUESTS).toFixed(2)} more commands inside scripts)`);
+  // Per chat they depend on its length, not on how many run at once.
+  for (const tokens of new Set(cluster.config.scaleout.levels.map((level) => level.tokens))) {
+    await cluster.double.configure({ tokens, tokenDelayMs: cluster.config.scaleout.tokenDelayMs });
+    const sessions = await createSessions(cluster, assistantId, TRIP_CHATS);
+    const chats = await cluster.redis.roundTrips(async () => {
+      for (let i = 0; i < TRIP_CHATS; i++) await sseChat(instances[i % instances.length].url, auth, sessions[i], `bench scaleout trips ${tokens} ${i} ${Date.now()}`);
+    });
+    await cluster.double.drain();
+    figures.add(`trips.chat${tokens}`, `SSE chat of ${tokens} tokens: Redis round trips per chat`, 'trips', chats.trips.total / TRIP_CHATS);
+    log(`Redis round trips per SSE chat of ${tokens} tokens: ${(chats.trips.total / TRIP_CHATS).toFixed(1)} (${describe(chats.trips.sent, TRIP_CHATS)}; ${(chats.trips.inScripts / TRIP_CHATS).toFixed(2)} more inside scripts)`);
+  }
+}
+
+/** Requests each instance has answered so far, by its own count (gateway_http_requests_total on /metrics). */
+async function served(instances: Gateway[]): Promise<number[]> {
+  return Promise.all(
+    instances.map(async (instance) => {
+      const reply = await http('GET', `${instance.url}/metrics`);
+      if (reply.status !== 200) throw new Error(`${instance.child.label}'s /metrics answered ${reply.status}.`);
+      return [...reply.text.matchAll(/^gateway_http_requests_total\{[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+    }),
+  );
 }
 
 async function createSessions(cluster: Cluster, assistantId: string, count: number): Promise<string[]> {

@@ -9,7 +9,10 @@ import { ROOT, runNode } from './children.ts';
 export type LoadTarget = { name: string; url: string; urls?: string[]; method?: string; headers?: Record<string, string>; body?: string };
 
 export type LoadResult = {
+  /** Answered. */
   requests: number;
+  /** Sent, including those still unanswered when the run ended. */
+  sent: number;
   ok: number;
   durationSeconds: number;
   rps: number;

@@ -34,6 +34,7 @@ const ok = result['2xx'];
 process.stdout.write(
   `${JSON.stringify({
     requests: result.requests.total,
+    sent: result.requests.sent,
     ok,
     durationSeconds: result.duration,
     rps: ok / result.duration,
