@@ -5,7 +5,8 @@
 //     ratio throughput(N) / throughput(1), taken within one run;
 //   - REST SSE chats at 10 and 50 concurrent (the Ollama double in its own process, as the
 //     messages section): relay p50/p99, pre-generation p50, chats/s and its ratio;
-//   - Redis commands per request and per chat, counted by Redis itself (lib/redis-counters.ts);
+//   - Redis commands per request and per chat, counted by Redis itself (lib/redis-counters.ts),
+//     and round trips, the commands the gateways' connections send (MONITOR, after the timed runs);
 //   - kill -9 of instance 2 while it streams a reply: instance 1's clients keep being served,
 //     and a surviving instance marks the cut reply incomplete once its row has gone stale
 //     (45 s without a save, looked for every 30 s: src/services/streaming-replies.ts).
@@ -30,7 +31,7 @@ import { chatSamples, sseChat, type SseChat } from './lib/sse-chat.ts';
 import { percentile } from './lib/stats.ts';
 import { createPostgresAdapterFactory } from '../src/db/database.ts';
 import { STALE_AFTER_MS } from '../src/services/streaming-replies.ts';
-import { REDIS_URL, throwawaySchema } from '../test/utils/postgres.ts';
+import { POSTGRES_URL, REDIS_URL, throwawaySchema } from '../test/utils/postgres.ts';
 
 /** A killed instance's reply goes stale after STALE_AFTER_MS; survivors look every 30 s (SWEEP_INTERVAL_MS there); a margin for a loaded machine. */
 const MARKED_WITHIN_MS = STALE_AFTER_MS + 30_000 + 15_000;
@@ -62,7 +63,9 @@ export async function scaleoutSection(config: BenchConfig, log: (line: string) =
     // The organization is made by the CLI on the database, as an operator would, so that no
     // instance creates a first one of its own.
     const cliFolder = tempDir('scaleout-cli');
-    const org = await cli(cliFolder.dir, ['org', 'create', '--name', 'Scale-out benchmark', '--rate-limit', '1000000000'], { DATABASE_URL: schema.url });
+    const org = await cli(cliFolder.dir, ['org', 'create', '--name', 'Scale-out benchmark', '--rate-limit', '1000000000'], { DATABASE_URL: schema.url }).catch((error) => {
+      throw new Error(`Creating the organization on PostgreSQL (${POSTGRES_URL}, TEST_DATABASE_URL) failed: ${error instanceof Error ? error.message : error}`);
+    });
     organizationId = org.organization_id as string;
     const cluster: Cluster = {
       config,
@@ -112,9 +115,12 @@ export async function scaleoutSection(config: BenchConfig, log: (line: string) =
       log(`could not remove this run's Redis keys: ${error instanceof Error ? error.message : error}`);
       return 0;
     });
-    log(`removed ${removed} Redis keys of this run and the PostgreSQL schema`);
     await redis.close();
-    await schema.drop();
+    const dropped = await schema.drop().then(
+      () => true,
+      (error) => log(`could not drop this run's PostgreSQL schema: ${error instanceof Error ? error.message : error}`),
+    );
+    if (dropped) log(`removed ${removed} Redis keys of this run and its PostgreSQL schema`);
   }
 }
 
@@ -133,14 +139,21 @@ async function resize(cluster: Cluster, n: number) {
         cpuProfDir: cluster.config.cpuProfDir,
         env: {
           DATABASE_URL: cluster.databaseUrl,
-          // ioredis reads connectionName from the URL: Redis's client list then tells this run's connections from others'.
-          REDIS_URL: `${REDIS_URL}?connectionName=${cluster.redisName}-gateway-${number}`,
+          // Redis's client list then tells this run's connections from others'.
+          REDIS_URL: named(REDIS_URL, `${cluster.redisName}-gateway-${number}`),
           MAX_CONCURRENT_GENERATIONS: '1000',
           GENERATION_QUEUE_SIZE: '1000',
         },
       }),
     );
   }
+}
+
+/** A Redis URL whose connections carry this name (ioredis reads connectionName from the query). */
+function named(redisUrl: string, name: string): string {
+  const url = new URL(redisUrl);
+  url.searchParams.set('connectionName', name);
+  return url.toString();
 }
 
 async function createAssistant(cluster: Cluster, i: number): Promise<string> {

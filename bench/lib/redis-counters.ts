@@ -48,7 +48,12 @@ export type RedisCounters = {
 /** `ours`: the prefix of every connection name the benchmark's processes use on this Redis. */
 export async function redisCounters(url: string, ours: string): Promise<RedisCounters> {
   const redis = new Redis(url, { connectionName: `${ours}-counters`, maxRetriesPerRequest: 2 });
-  await redis.ping();
+  try {
+    await redis.ping();
+  } catch (error) {
+    redis.disconnect();
+    throw new Error(`No Redis answers at ${url}: ${error instanceof Error ? error.message : error}`);
+  }
 
   async function counts(): Promise<Map<string, number>> {
     const text = await redis.info('commandstats');
