@@ -201,8 +201,9 @@ async function redisWindow<T>(cluster: Cluster, what: string, task: () => Promis
   return { result, redis };
 }
 
-const describeCommands = (redis: RedisWindow, per: number) =>
-  Object.entries(redis.byCommand)
+/** "evalsha 1.00, publish 0.50": each command's count per request or chat, most frequent first. */
+const describeCommands = (byCommand: Record<string, number>, per: number) =>
+  Object.entries(byCommand)
     .sort((a, b) => b[1] - a[1])
     .map(([name, calls]) => `${name} ${(calls / per).toFixed(2)}`)
     .join(', ') || 'none';
@@ -228,7 +229,7 @@ async function measureList(cluster: Cluster, run: number, n: number): Promise<nu
   if (n > 1) cluster.figures.add(`n${n}.list.busiest`, `${label}: busiest instance's share of the requests (even: ${(1 / n).toFixed(2)})`, 'share', Math.max(...share) / share.reduce((a, b) => a + b, 0));
   cluster.log(
     `run ${run}: ${label}: ${result.rps.toFixed(0)} req/s, p50 ${result.latency.p50} ms, p99 ${result.latency.p99} ms; ` +
-      `answered per instance ${share.join(' / ')}; Redis ${perRequest.toFixed(2)} commands/request (${describeCommands(redis, result.sent)}); machine ${(busy * 100).toFixed(0)}% busy`,
+      `answered per instance ${share.join(' / ')}; Redis ${perRequest.toFixed(2)} commands/request (${describeCommands(redis.byCommand, result.sent)}); machine ${(busy * 100).toFixed(0)}% busy`,
   );
   return result.rps;
 }
@@ -239,11 +240,6 @@ const TRIP_CHATS = 3;
 
 async function countRoundTrips(cluster: Cluster, assistantId: string) {
   const { instances, auth, figures, log } = cluster;
-  const describe = (sent: Record<string, number>, per: number) =>
-    Object.entries(sent)
-      .sort((a, b) => b[1] - a[1])
-      .map(([name, calls]) => `${name} ${(calls / per).toFixed(2)}`)
-      .join(', ') || 'none';
   const list = await cluster.redis.roundTrips(async () => {
     for (let i = 0; i < TRIP_REQUESTS; i++) {
       const reply = await http('GET', `${instances[i % instances.length].url}/api/v1/assistants/`, { auth });
@@ -251,7 +247,7 @@ async function countRoundTrips(cluster: Cluster, assistantId: string) {
     }
   });
   figures.add('trips.list', 'REST list: Redis round trips per request (commands sent by the gateways)', 'trips', list.trips.total / TRIP_REQUESTS);
-  log(`Redis round trips per REST list request: ${(list.trips.total / TRIP_REQUESTS).toFixed(2)} (${describe(list.trips.sent, TRIP_REQUESTS)}; ${(list.trips.inScripts / TRIP_REQUESTS).toFixed(2)} more commands inside scripts)`);
+  log(`Redis round trips per REST list request: ${(list.trips.total / TRIP_REQUESTS).toFixed(2)} (${describeCommands(list.trips.sent, TRIP_REQUESTS)}; ${(list.trips.inScripts / TRIP_REQUESTS).toFixed(2)} more commands inside scripts)`);
   // Per chat they depend on its length, not on how many run at once.
   for (const tokens of new Set(cluster.config.scaleout.levels.map((level) => level.tokens))) {
     await cluster.double.configure({ tokens, tokenDelayMs: cluster.config.scaleout.tokenDelayMs });
@@ -261,7 +257,7 @@ async function countRoundTrips(cluster: Cluster, assistantId: string) {
     });
     await cluster.double.drain();
     figures.add(`trips.chat${tokens}`, `SSE chat of ${tokens} tokens: Redis round trips per chat`, 'trips', chats.trips.total / TRIP_CHATS);
-    log(`Redis round trips per SSE chat of ${tokens} tokens: ${(chats.trips.total / TRIP_CHATS).toFixed(1)} (${describe(chats.trips.sent, TRIP_CHATS)}; ${(chats.trips.inScripts / TRIP_CHATS).toFixed(2)} more inside scripts)`);
+    log(`Redis round trips per SSE chat of ${tokens} tokens: ${(chats.trips.total / TRIP_CHATS).toFixed(1)} (${describeCommands(chats.trips.sent, TRIP_CHATS)}; ${(chats.trips.inScripts / TRIP_CHATS).toFixed(2)} more inside scripts)`);
   }
 }
 
@@ -335,7 +331,7 @@ async function measureChats(cluster: Cluster, run: number, n: number, level: Mes
   cluster.figures.add(`${key}.redis`, `${label}: Redis commands per chat (${level.tokens} tokens)`, 'commands', perChat);
   cluster.log(
     `run ${run}: ${label}: ${rate.toFixed(1)} chats/s, relay p50 ${percentile(relay, 50).toFixed(2)} p99 ${percentile(relay, 99).toFixed(2)} ms, ` +
-      `pre-generation p50 ${percentile(preGen, 50).toFixed(2)} ms; Redis ${perChat.toFixed(1)} commands/chat (${describeCommands(redis, chats.length)}); machine ${(busy * 100).toFixed(0)}% busy`,
+      `pre-generation p50 ${percentile(preGen, 50).toFixed(2)} ms; Redis ${perChat.toFixed(1)} commands/chat (${describeCommands(redis.byCommand, chats.length)}); machine ${(busy * 100).toFixed(0)}% busy`,
   );
   return rate;
 }
@@ -404,7 +400,7 @@ async function killTest(cluster: Cluster, assistantId: string) {
   figures.add('kill.survivor_max', "instance 1's slowest list request during and after the kill", 'ms', Math.max(...during.map((probe) => probe.ms)));
   figures.add('kill.survivor_chat', "instance 1's reply streaming across the kill arrived whole (1 = held)", 'yes=1', survivorChatWhole ? 1 : 0, { op: '>=', value: 1 });
 
-  // The cut reply, as stored: a prefix of what its client received, down to about a second before the kill.
+  // The cut reply, as stored: a prefix of what its client received, holding all it had 1.5 s before the kill (saves come about once a second).
   const readReply = async () => {
     const history = await http('GET', `${survivor.url}/api/v1/sessions/${victimSession}/messages`, { auth });
     return (history.body?.data?.items ?? []).find((message: { id: string }) => message.id === replyId) as { status: string; content: string } | undefined;
