@@ -63,6 +63,34 @@ export type BenchConfig = {
     /** Ingestion that takes longer fails the run. */
     timeoutMs: number;
   };
+  scaleout: {
+    /** Gateway instances on one PostgreSQL and one Redis, measured with 1, 2, ... up to this many. */
+    instances: number;
+    /** autocannon connections, dealt out over the instances in turn: a multiple of 1, 2 and 3. */
+    connections: number;
+    /** Load before each instance count is measured (0: none), so that new instances are warm. */
+    warmupSeconds: number;
+    durationSeconds: number;
+    assistants: number;
+    tokenDelayMs: number;
+    /** Chat levels run at every instance count; chat i goes to instance i mod N. */
+    levels: MessageLevel[];
+    kill: {
+      /** The reply cut by kill -9: long enough to outlive the kill by seconds. */
+      tokens: number;
+      tokenDelayMs: number;
+      /** Tokens the client has received when its instance is killed (past the first save, a second in). */
+      killAfterTokens: number;
+      /** How long the survivors are watched after the kill. */
+      watchAfterMs: number;
+      /**
+       * Waits for a surviving instance to mark the killed reply incomplete: up to the 45 s
+       * staleness window plus one 30 s sweep. Too long for a smoke run, which checks the reply
+       * is left streaming with its content so far instead.
+       */
+      awaitIncomplete: boolean;
+    };
+  };
 };
 
 export function benchConfig(options: { smoke: boolean; runs?: number; cpuProfDir?: string }): BenchConfig {
@@ -113,6 +141,23 @@ export function benchConfig(options: { smoke: boolean; runs?: number; cpuProfDir
       idleSeconds: smoke ? 1 : 5,
       pauseMs: 20,
       timeoutMs: smoke ? 60_000 : 600_000,
+    },
+    scaleout: {
+      instances: 3,
+      connections: smoke ? 6 : 30,
+      warmupSeconds: smoke ? 0 : 2,
+      durationSeconds: smoke ? 1 : 5,
+      assistants: 20,
+      tokenDelayMs: smoke ? 5 : 20,
+      levels: smoke
+        ? [{ key: 'c4', label: '4 concurrent', chats: 4, rounds: 2, tokens: 4, staggered: true, measureFrom: 1 }]
+        : [
+            { key: 'c10', label: '10 concurrent', chats: 10, rounds: 3, tokens: 32, staggered: true, measureFrom: 1 },
+            { key: 'c50', label: '50 concurrent', chats: 50, rounds: 3, tokens: 32, staggered: true, measureFrom: 1 },
+          ],
+      kill: smoke
+        ? { tokens: 100, tokenDelayMs: 20, killAfterTokens: 60, watchAfterMs: 500, awaitIncomplete: false }
+        : { tokens: 200, tokenDelayMs: 25, killAfterTokens: 60, watchAfterMs: 2_000, awaitIncomplete: true },
     },
   };
 }

@@ -1,4 +1,4 @@
-// `npm run bench [-- --smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile,serving,rewrite] [--cpu-prof] [--strict]`
+// `npm run bench [-- --smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile,serving,rewrite,scaleout] [--cpu-prof] [--strict]`
 //
 // Measures the gateway against the targets of shared/DESIGN.md ("Targets we
 // measure ourselves against"), prints one table and writes the same figures as
@@ -20,6 +20,7 @@ import type { Figure, SectionName } from './lib/figures.ts';
 import { renderTable } from './lib/table.ts';
 import { messagesSection } from './messages.ts';
 import { rewriteSection } from './rewrite.ts';
+import { scaleoutSection } from './scaleout.ts';
 import { servingSection } from './serving.ts';
 import { startupSection } from './startup.ts';
 
@@ -33,6 +34,7 @@ const SECTIONS: Section[] = [
   { name: 'hostile', run: hostileSection },
   { name: 'serving', run: servingSection },
   { name: 'rewrite', run: rewriteSection },
+  { name: 'scaleout', run: scaleoutSection },
 ];
 
 const RESULTS = path.join(ROOT, 'bench/results');
@@ -50,7 +52,7 @@ function parse() {
     strict: true,
   });
   if (values.help) {
-    console.log('Usage: npm run bench -- [--smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile,serving,rewrite] [--cpu-prof] [--strict]');
+    console.log('Usage: npm run bench -- [--smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile,serving,rewrite,scaleout] [--cpu-prof] [--strict]');
     process.exit(0);
   }
   const runs = values.runs === undefined ? undefined : Number(values.runs);

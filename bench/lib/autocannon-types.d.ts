@@ -12,7 +12,8 @@ declare module 'autocannon' {
     statusCodeStats: Record<string, { count: number }>;
   };
   type Options = {
-    url: string;
+    /** Several URLs share the connections: connection i goes to url[i % url.length]. */
+    url: string | string[];
     method?: string;
     headers?: Record<string, string>;
     body?: string;

@@ -2,10 +2,17 @@
 import path from 'node:path';
 import { ROOT, runNode } from './children.ts';
 
-export type LoadTarget = { name: string; url: string; method?: string; headers?: Record<string, string>; body?: string };
+/**
+ * `urls`: several servers answering the same request (instances behind a balancer); the
+ * connections are dealt out over them in turn, and each keeps its server (`url` is then the first).
+ */
+export type LoadTarget = { name: string; url: string; urls?: string[]; method?: string; headers?: Record<string, string>; body?: string };
 
 export type LoadResult = {
+  /** Answered. */
   requests: number;
+  /** Sent, including those still unanswered when the run ended. */
+  sent: number;
   ok: number;
   durationSeconds: number;
   rps: number;
@@ -17,7 +24,7 @@ export type LoadResult = {
 };
 
 export async function load(target: LoadTarget, connections: number, durationSeconds: number): Promise<LoadResult> {
-  const options = { url: target.url, method: target.method, headers: target.headers, body: target.body, connections, durationSeconds };
+  const options = { url: target.url, urls: target.urls, method: target.method, headers: target.headers, body: target.body, connections, durationSeconds };
   const run = await runNode(path.join(ROOT, 'bench/lib/load.ts'), [JSON.stringify(options)], {
     label: `autocannon ${target.name}`,
     timeoutMs: (durationSeconds + 30) * 1000,

@@ -2,7 +2,7 @@
 // optionally a target that the median must meet.
 import { summarize, type Summary } from './stats.ts';
 
-export type SectionName = 'gateway' | 'messages' | 'startup' | 'knowledge' | 'hostile' | 'serving' | 'rewrite';
+export type SectionName = 'gateway' | 'messages' | 'startup' | 'knowledge' | 'hostile' | 'serving' | 'rewrite' | 'scaleout';
 
 export type Target = { op: '>=' | '<='; value: number };
 

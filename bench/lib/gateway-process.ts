@@ -21,6 +21,11 @@ export type GatewayOptions = {
   /** Writes a CPU profile into this folder when the process exits. */
   cpuProfDir?: string;
   startTimeoutMs?: number;
+  /**
+   * Whether this start creates the first organization and prints its credentials. Guessed from
+   * the data folder when absent; with DATABASE_URL the folder says nothing, so say it.
+   */
+  firstStart?: boolean;
 };
 
 export type HeapSpaces = Record<string, { size: number; used: number }>;
@@ -42,7 +47,7 @@ const LISTENING = /listening on (http:\/\/[^\s"]+)/;
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // A folder without a database gets one, and the first organization's credentials are printed.
   const pgliteDir = path.join(options.dataDir, 'pglite');
-  const firstStart = !existsSync(pgliteDir) || readdirSync(pgliteDir).length === 0;
+  const firstStart = options.firstStart ?? (!existsSync(pgliteDir) || readdirSync(pgliteDir).length === 0);
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const nodeArgs: string[] = [];
@@ -107,9 +112,12 @@ function memoryOf(child: Child) {
     });
 }
 
-/** Runs the CLI on a data folder (through the running gateway's control socket when there is one); returns its JSON. */
-export async function cli(dataDir: string, args: string[]): Promise<any> {
-  const result = await runNode(CLI, [...args, '--json'], { label: `cli ${args.slice(0, 2).join(' ')}`, env: { DATA_DIR: dataDir }, timeoutMs: 60_000 });
+/**
+ * Runs the CLI on a data folder (through the running gateway's control socket when there is one);
+ * returns its JSON. `env` adds variables (DATABASE_URL: the CLI connects to PostgreSQL itself).
+ */
+export async function cli(dataDir: string, args: string[], env: Record<string, string> = {}): Promise<any> {
+  const result = await runNode(CLI, [...args, '--json'], { label: `cli ${args.slice(0, 2).join(' ')}`, env: { ...env, DATA_DIR: dataDir }, timeoutMs: 60_000 });
   if (result.code !== 0) throw new Error(`CLI ${args.join(' ')} failed (${result.code ?? result.signal}):\n${result.stderr}${result.stdout}`);
   return JSON.parse(result.stdout);
 }

@@ -6,6 +6,8 @@ import autocannon from 'autocannon';
 
 type LoadOptions = {
   url: string;
+  /** Spreads the connections over these URLs instead (round-robin by connection, autocannon's own). */
+  urls?: string[];
   method?: string;
   headers?: Record<string, string>;
   body?: string;
@@ -14,10 +16,11 @@ type LoadOptions = {
 };
 
 const options = JSON.parse(process.argv[2]) as LoadOptions;
-if (new URL(options.url).hostname !== '127.0.0.1') throw new Error('Load goes to 127.0.0.1 only.');
+const urls = options.urls ?? [options.url];
+if (urls.some((url) => new URL(url).hostname !== '127.0.0.1')) throw new Error('Load goes to 127.0.0.1 only.');
 
 const result = await autocannon({
-  url: options.url,
+  url: urls.length === 1 ? urls[0] : urls,
   method: options.method ?? 'GET',
   headers: options.headers,
   body: options.body,
@@ -31,6 +34,7 @@ const ok = result['2xx'];
 process.stdout.write(
   `${JSON.stringify({
     requests: result.requests.total,
+    sent: result.requests.sent,
     ok,
     durationSeconds: result.duration,
     rps: ok / result.duration,
