@@ -69,7 +69,9 @@ export async function startGateway(config: Config, options: { llm?: Llm; logger?
     const db: Database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir });
     cleanup.push(() => db.close());
 
-    const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2 }) : undefined;
+    // Auto-pipelining sends the commands of one turn of the event loop together: each token of a
+    // reply is a PUBLISH (its watchers) and an RPUSH (its resumable log), one round trip instead of two.
+    const redis = config.redisUrl ? new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 2, enableAutoPipelining: true }) : undefined;
     if (redis) cleanup.push(async () => redis.quit());
 
     const app = buildApp({ config, db, llm: options.llm, redis, logger: options.logger });
