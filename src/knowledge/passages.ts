@@ -95,25 +95,34 @@ export async function stagePassages(
   },
 ): Promise<void> {
   if (passages.length === 0) return;
-  const vectors = passages.map((_, i) => floatArray(embeddings?.[i] ?? []));
   await prisma.$transaction(async (tx) => {
     // The source before the job (beforeWrite), the order in which deleting a source takes them;
     // a key-share lock, as the passages' foreign key takes, so that batches do not wait on each other.
     await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR KEY SHARE`;
     await beforeWrite?.(tx);
-    await tx.$executeRaw`
-      INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", version, ordinal, heading, content, embedding, search
-                                    ${vectorColumn ? Prisma.sql`, "embeddingVec"` : Prisma.empty})
-      SELECT gen_random_uuid(), ${source.organizationId}::uuid, ${source.id}::uuid, ${version}::uuid, ${first} + p.ordinal - 1,
-             p.heading, p.content, p.vector::float8[],
-             -- Fields in this order, title first: searchPassages reads each field's term counts from it.
-             setweight(to_tsvector(${TS_CONFIG}::regconfig, ${source.title}), 'A')
-               || setweight(to_tsvector(${TS_CONFIG}::regconfig, p.heading), 'B')
-               || to_tsvector(${TS_CONFIG}::regconfig, p.content)
-             ${vectorColumn ? Prisma.sql`, CASE WHEN p.vector = '{}' THEN NULL ELSE p.vector::float8[]::vector END` : Prisma.empty}
-      FROM unnest(${passages.map((p) => p.heading)}::text[], ${passages.map((p) => p.content)}::text[], ${vectors}::text[])
-           WITH ORDINALITY AS p(heading, content, vector, ordinal)`;
+    await insertPassages(tx, source, { version, first, passages, embeddings, vectorColumn });
   });
+}
+
+/** Writes passages of one version of the source's passages, search terms and vector included (see stagePassages). */
+async function insertPassages(
+  tx: Prisma.TransactionClient,
+  source: { id: string; organizationId: string; title: string },
+  { version, first, passages, embeddings, vectorColumn }: { version: string; first: number; passages: Passage[]; embeddings: number[][] | null; vectorColumn: boolean },
+) {
+  const vectors = passages.map((_, i) => floatArray(embeddings?.[i] ?? []));
+  await tx.$executeRaw`
+    INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", version, ordinal, heading, content, embedding, search
+                                  ${vectorColumn ? Prisma.sql`, "embeddingVec"` : Prisma.empty})
+    SELECT gen_random_uuid(), ${source.organizationId}::uuid, ${source.id}::uuid, ${version}::uuid, ${first} + p.ordinal - 1,
+           p.heading, p.content, p.vector::float8[],
+           -- Fields in this order, title first: searchPassages reads each field's term counts from it.
+           setweight(to_tsvector(${TS_CONFIG}::regconfig, ${source.title}), 'A')
+             || setweight(to_tsvector(${TS_CONFIG}::regconfig, p.heading), 'B')
+             || to_tsvector(${TS_CONFIG}::regconfig, p.content)
+           ${vectorColumn ? Prisma.sql`, CASE WHEN p.vector = '{}' THEN NULL ELSE p.vector::float8[]::vector END` : Prisma.empty}
+    FROM unnest(${passages.map((p) => p.heading)}::text[], ${passages.map((p) => p.content)}::text[], ${vectors}::text[])
+         WITH ORDINALITY AS p(heading, content, vector, ordinal)`;
 }
 
 /**
@@ -165,18 +174,63 @@ export async function dropPassages(prisma: PrismaClient, sourceId: string, versi
   let deleted = 0;
   for (;;) {
     const started = performance.now();
-    const count = await prisma.$executeRaw`
-      DELETE FROM "KnowledgeChunk" WHERE id IN (
-        SELECT c.id FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
-        WHERE c."sourceId" = ${sourceId}::uuid AND NOT ${servedVersion}
-          AND (c.version = ANY (${versions}::uuid[])
-               OR c.version IN (SELECT version FROM "KnowledgeChunk" WHERE "sourceId" = ${sourceId}::uuid
-                                GROUP BY version HAVING max("createdAt") < now() - ${ABANDONED_AFTER}::interval))
-        LIMIT ${DELETE_BATCH})`;
+    const count = await deleteSomePassages(prisma, sourceId, versions);
     deleted += count;
     if (count < DELETE_BATCH) return deleted;
     await giveWay(performance.now() - started);
   }
+}
+
+/** One statement of dropPassages: at most DELETE_BATCH passages. */
+function deleteSomePassages(db: Prisma.TransactionClient | PrismaClient, sourceId: string, versions: string[]): Promise<number> {
+  return db.$executeRaw`
+    DELETE FROM "KnowledgeChunk" WHERE id IN (
+      SELECT c.id FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
+      WHERE c."sourceId" = ${sourceId}::uuid AND NOT ${servedVersion}
+        AND (c.version = ANY (${versions}::uuid[])
+             OR c.version IN (SELECT version FROM "KnowledgeChunk" WHERE "sourceId" = ${sourceId}::uuid
+                              GROUP BY version HAVING max("createdAt") < now() - ${ABANDONED_AFTER}::interval))
+      LIMIT ${DELETE_BATCH})`;
+}
+
+/**
+ * Replaces a source's passages in one short transaction: written, published and
+ * the old ones deleted, for a source whose passages fit in one batch (a Q&A pair,
+ * a short page). Staged, published and dropped apart, as larger sources are,
+ * such a source cost three commits and 12 statements (BEGIN and COMMIT
+ * included), against one commit and 7 this way. Old passages past one statement's worth
+ * (a long page that became short) are dropped afterwards, as dropPassages does.
+ * Takes what publishPassages takes; returns how many passages were written and deleted.
+ */
+export async function replacePassagesAtOnce(
+  prisma: PrismaClient,
+  source: { id: string; organizationId: string; title: string },
+  {
+    passages,
+    embeddings,
+    vectorColumn,
+    embeddingModel,
+    beforeWrite,
+    data = {},
+  }: {
+    passages: Passage[];
+    embeddings: number[][] | null;
+    vectorColumn: boolean;
+    embeddingModel: string | null;
+    beforeWrite?: BeforeWrite;
+    data?: Prisma.KnowledgeSourceUpdateInput;
+  },
+): Promise<{ written: number; deleted: number }> {
+  const version = randomUUID();
+  const { old, deleted } = await prisma.$transaction(async (tx) => {
+    // lockSource, reading the version it replaces in the same statement.
+    const [current] = await tx.$queryRaw<{ version: string }[]>`SELECT "passageVersion"::text AS version FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
+    await beforeWrite?.(tx);
+    await insertPassages(tx, source, { version, first: 0, passages, embeddings, vectorColumn });
+    await tx.knowledgeSource.update({ where: { id: source.id }, data: { ...data, passageVersion: version, embeddingModel }, select: { id: true } });
+    return { old: current.version, deleted: await deleteSomePassages(tx, source.id, [current.version]) };
+  });
+  return { written: passages.length, deleted: deleted < DELETE_BATCH ? deleted : deleted + (await dropPassages(prisma, source.id, [old])) };
 }
 
 /**
