@@ -523,9 +523,15 @@ export function createPassageUpkeep(prisma: PrismaClient, logger: Logger = silen
   // to ask after every ingestion (3-6 ms here, more than writing a Q&A pair's passage).
   let analyzed = false;
 
+  // reltuples changes only with ANALYZE, VACUUM and index builds: read again after ours, not after
+  // every ingestion (a Q&A pair's whole indexing is a dozen statements).
+  let knownTotal: number | null = null;
+
   async function upkeep() {
-    const [{ total }] = await prisma.$queryRaw<{ total: number }[]>`
-      SELECT greatest(reltuples, 0)::float8 AS total FROM pg_class WHERE oid = '"KnowledgeChunk"'::regclass`;
+    const total = (knownTotal ??= (
+      await prisma.$queryRaw<{ total: number }[]>`
+        SELECT greatest(reltuples, 0)::float8 AS total FROM pg_class WHERE oid = '"KnowledgeChunk"'::regclass`
+    )[0].total);
     if (!analyzed) {
       const [row] = await prisma.$queryRaw<{ analyzed: boolean }[]>`
         SELECT EXISTS (
@@ -534,6 +540,8 @@ export function createPassageUpkeep(prisma: PrismaClient, logger: Logger = silen
       analyzed = row.analyzed;
     }
     const vacuum = deletedSinceVacuum > 50 + 0.2 * total && !(await autovacuumRuns());
+    const analyze = !analyzed || changedSinceAnalyze > 50 + 0.1 * total;
+    if (vacuum || analyze) knownTotal = null;
     if (vacuum && deletedSinceIndexCleanup > 50 + total) {
       deletedSinceIndexCleanup = deletedSinceVacuum = changedSinceAnalyze = 0;
       await rebuildVectorIndexes();
@@ -543,7 +551,7 @@ export function createPassageUpkeep(prisma: PrismaClient, logger: Logger = silen
       deletedSinceVacuum = changedSinceAnalyze = 0;
       await prisma.$executeRawUnsafe('VACUUM (INDEX_CLEANUP OFF, ANALYZE) "KnowledgeChunk", "KnowledgeSource"');
       analyzed = true;
-    } else if (!analyzed || changedSinceAnalyze > 50 + 0.1 * total) {
+    } else if (analyze) {
       changedSinceAnalyze = 0;
       await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
       analyzed = true;
