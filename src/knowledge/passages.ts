@@ -174,33 +174,30 @@ export async function dropPassages(prisma: PrismaClient, sourceId: string, versi
   let deleted = 0;
   for (;;) {
     const started = performance.now();
-    const count = await deleteSomePassages(prisma, sourceId, versions);
+    const count = await prisma.$executeRaw`
+      DELETE FROM "KnowledgeChunk" WHERE id IN (
+        SELECT c.id FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
+        WHERE c."sourceId" = ${sourceId}::uuid AND NOT ${servedVersion}
+          AND (c.version = ANY (${versions}::uuid[])
+               OR c.version IN (SELECT version FROM "KnowledgeChunk" WHERE "sourceId" = ${sourceId}::uuid
+                                GROUP BY version HAVING max("createdAt") < now() - ${ABANDONED_AFTER}::interval))
+        LIMIT ${DELETE_BATCH})`;
     deleted += count;
     if (count < DELETE_BATCH) return deleted;
     await giveWay(performance.now() - started);
   }
 }
 
-/** One statement of dropPassages: at most DELETE_BATCH passages. */
-function deleteSomePassages(db: Prisma.TransactionClient | PrismaClient, sourceId: string, versions: string[]): Promise<number> {
-  return db.$executeRaw`
-    DELETE FROM "KnowledgeChunk" WHERE id IN (
-      SELECT c.id FROM "KnowledgeChunk" c JOIN "KnowledgeSource" s ON s.id = c."sourceId"
-      WHERE c."sourceId" = ${sourceId}::uuid AND NOT ${servedVersion}
-        AND (c.version = ANY (${versions}::uuid[])
-             OR c.version IN (SELECT version FROM "KnowledgeChunk" WHERE "sourceId" = ${sourceId}::uuid
-                              GROUP BY version HAVING max("createdAt") < now() - ${ABANDONED_AFTER}::interval))
-      LIMIT ${DELETE_BATCH})`;
-}
-
 /**
- * Replaces a source's passages in one short transaction: written, published and
- * the old ones deleted, for a source whose passages fit in one batch (a Q&A pair,
- * a short page). Staged, published and dropped apart, as larger sources are,
- * such a source cost three commits and 12 statements (BEGIN and COMMIT
- * included), against one commit and 7 this way. Old passages past one statement's worth
- * (a long page that became short) are dropped afterwards, as dropPassages does.
- * Takes what publishPassages takes; returns how many passages were written and deleted.
+ * Replaces a source's passages whose new ones fit in one batch (a Q&A pair, a
+ * short page): written and published in one short transaction, then the old
+ * ones dropped. Staged and published apart, as larger sources are, such a
+ * source cost two commits and 11 statements (BEGIN and COMMIT included),
+ * against one and 6 this way. The old passages go after the commit, as in
+ * replacePassages: deleted in the same transaction, their terms' counts would
+ * be locked in a second pass after the new passages' (each pass in key order,
+ * the two together not), and two such transactions on PostgreSQL could each
+ * hold a term the other waits for. Returns how many passages were written and deleted.
  */
 export async function replacePassagesAtOnce(
   prisma: PrismaClient,
@@ -218,19 +215,20 @@ export async function replacePassagesAtOnce(
     vectorColumn: boolean;
     embeddingModel: string | null;
     beforeWrite?: BeforeWrite;
+    /** Other fields of the source to update with it, as for publishPassages. */
     data?: Prisma.KnowledgeSourceUpdateInput;
   },
 ): Promise<{ written: number; deleted: number }> {
   const version = randomUUID();
-  const { old, deleted } = await prisma.$transaction(async (tx) => {
+  const old = await prisma.$transaction(async (tx) => {
     // lockSource, reading the version it replaces in the same statement.
     const [current] = await tx.$queryRaw<{ version: string }[]>`SELECT "passageVersion"::text AS version FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
     await beforeWrite?.(tx);
     await insertPassages(tx, source, { version, first: 0, passages, embeddings, vectorColumn });
     await tx.knowledgeSource.update({ where: { id: source.id }, data: { ...data, passageVersion: version, embeddingModel }, select: { id: true } });
-    return { old: current.version, deleted: await deleteSomePassages(tx, source.id, [current.version]) };
+    return current.version;
   });
-  return { written: passages.length, deleted: deleted < DELETE_BATCH ? deleted : deleted + (await dropPassages(prisma, source.id, [old])) };
+  return { written: passages.length, deleted: await dropPassages(prisma, source.id, [old]) };
 }
 
 /**
