@@ -293,7 +293,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     ready: Prisma.KnowledgeSourceUpdateInput;
   };
 
-  /** A source of one batch's worth (a Q&A pair, a short page): embedded in one request, replaced in one transaction. */
+  /** A source of one batch's worth (a Q&A pair, a short page): embedded in one request, written and published in one transaction. */
   async function writeAtOnce({ source, passages, beforeWrite, ready }: Writing) {
     const embeddings = await embed(passages.map(embeddingText));
     const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
