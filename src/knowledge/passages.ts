@@ -95,25 +95,34 @@ export async function stagePassages(
   },
 ): Promise<void> {
   if (passages.length === 0) return;
-  const vectors = passages.map((_, i) => floatArray(embeddings?.[i] ?? []));
   await prisma.$transaction(async (tx) => {
     // The source before the job (beforeWrite), the order in which deleting a source takes them;
     // a key-share lock, as the passages' foreign key takes, so that batches do not wait on each other.
     await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR KEY SHARE`;
     await beforeWrite?.(tx);
-    await tx.$executeRaw`
-      INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", version, ordinal, heading, content, embedding, search
-                                    ${vectorColumn ? Prisma.sql`, "embeddingVec"` : Prisma.empty})
-      SELECT gen_random_uuid(), ${source.organizationId}::uuid, ${source.id}::uuid, ${version}::uuid, ${first} + p.ordinal - 1,
-             p.heading, p.content, p.vector::float8[],
-             -- Fields in this order, title first: searchPassages reads each field's term counts from it.
-             setweight(to_tsvector(${TS_CONFIG}::regconfig, ${source.title}), 'A')
-               || setweight(to_tsvector(${TS_CONFIG}::regconfig, p.heading), 'B')
-               || to_tsvector(${TS_CONFIG}::regconfig, p.content)
-             ${vectorColumn ? Prisma.sql`, CASE WHEN p.vector = '{}' THEN NULL ELSE p.vector::float8[]::vector END` : Prisma.empty}
-      FROM unnest(${passages.map((p) => p.heading)}::text[], ${passages.map((p) => p.content)}::text[], ${vectors}::text[])
-           WITH ORDINALITY AS p(heading, content, vector, ordinal)`;
+    await insertPassages(tx, source, { version, first, passages, embeddings, vectorColumn });
   });
+}
+
+/** Writes passages of one version of the source's passages, search terms and vector included (see stagePassages). */
+async function insertPassages(
+  tx: Prisma.TransactionClient,
+  source: { id: string; organizationId: string; title: string },
+  { version, first, passages, embeddings, vectorColumn }: { version: string; first: number; passages: Passage[]; embeddings: number[][] | null; vectorColumn: boolean },
+) {
+  const vectors = passages.map((_, i) => floatArray(embeddings?.[i] ?? []));
+  await tx.$executeRaw`
+    INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", version, ordinal, heading, content, embedding, search
+                                  ${vectorColumn ? Prisma.sql`, "embeddingVec"` : Prisma.empty})
+    SELECT gen_random_uuid(), ${source.organizationId}::uuid, ${source.id}::uuid, ${version}::uuid, ${first} + p.ordinal - 1,
+           p.heading, p.content, p.vector::float8[],
+           -- Fields in this order, title first: searchPassages reads each field's term counts from it.
+           setweight(to_tsvector(${TS_CONFIG}::regconfig, ${source.title}), 'A')
+             || setweight(to_tsvector(${TS_CONFIG}::regconfig, p.heading), 'B')
+             || to_tsvector(${TS_CONFIG}::regconfig, p.content)
+           ${vectorColumn ? Prisma.sql`, CASE WHEN p.vector = '{}' THEN NULL ELSE p.vector::float8[]::vector END` : Prisma.empty}
+    FROM unnest(${passages.map((p) => p.heading)}::text[], ${passages.map((p) => p.content)}::text[], ${vectors}::text[])
+         WITH ORDINALITY AS p(heading, content, vector, ordinal)`;
 }
 
 /**
@@ -177,6 +186,49 @@ export async function dropPassages(prisma: PrismaClient, sourceId: string, versi
     if (count < DELETE_BATCH) return deleted;
     await giveWay(performance.now() - started);
   }
+}
+
+/**
+ * Replaces a source's passages whose new ones fit in one batch (a Q&A pair, a
+ * short page): written and published in one short transaction, then the old
+ * ones dropped. Staged and published apart, as larger sources are, such a
+ * source cost two commits and 11 statements (BEGIN and COMMIT included),
+ * against one and 6 this way. The old passages go after the commit, as in
+ * replacePassages: deleted in the same transaction, their terms' counts would
+ * be locked in a second pass after the new passages' (each pass in key order,
+ * the two together not), and two such transactions on PostgreSQL could each
+ * hold a term the other waits for. Returns how many passages were written and deleted.
+ */
+export async function replacePassagesAtOnce(
+  prisma: PrismaClient,
+  source: { id: string; organizationId: string; title: string },
+  {
+    passages,
+    embeddings,
+    vectorColumn,
+    embeddingModel,
+    beforeWrite,
+    data = {},
+  }: {
+    passages: Passage[];
+    embeddings: number[][] | null;
+    vectorColumn: boolean;
+    embeddingModel: string | null;
+    beforeWrite?: BeforeWrite;
+    /** Other fields of the source to update with it, as for publishPassages. */
+    data?: Prisma.KnowledgeSourceUpdateInput;
+  },
+): Promise<{ written: number; deleted: number }> {
+  const version = randomUUID();
+  const old = await prisma.$transaction(async (tx) => {
+    // lockSource, reading the version it replaces in the same statement.
+    const [current] = await tx.$queryRaw<{ version: string }[]>`SELECT "passageVersion"::text AS version FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
+    await beforeWrite?.(tx);
+    await insertPassages(tx, source, { version, first: 0, passages, embeddings, vectorColumn });
+    await tx.knowledgeSource.update({ where: { id: source.id }, data: { ...data, passageVersion: version, embeddingModel }, select: { id: true } });
+    return current.version;
+  });
+  return { written: passages.length, deleted: await dropPassages(prisma, source.id, [old]) };
 }
 
 /**
@@ -469,9 +521,15 @@ export function createPassageUpkeep(prisma: PrismaClient, logger: Logger = silen
   // to ask after every ingestion (3-6 ms here, more than writing a Q&A pair's passage).
   let analyzed = false;
 
+  // reltuples changes only with ANALYZE, VACUUM and index builds: read again after ours, not after
+  // every ingestion (a Q&A pair's whole indexing is a dozen statements).
+  let knownTotal: number | null = null;
+
   async function upkeep() {
-    const [{ total }] = await prisma.$queryRaw<{ total: number }[]>`
-      SELECT greatest(reltuples, 0)::float8 AS total FROM pg_class WHERE oid = '"KnowledgeChunk"'::regclass`;
+    const total = (knownTotal ??= (
+      await prisma.$queryRaw<{ total: number }[]>`
+        SELECT greatest(reltuples, 0)::float8 AS total FROM pg_class WHERE oid = '"KnowledgeChunk"'::regclass`
+    )[0].total);
     if (!analyzed) {
       const [row] = await prisma.$queryRaw<{ analyzed: boolean }[]>`
         SELECT EXISTS (
@@ -480,6 +538,8 @@ export function createPassageUpkeep(prisma: PrismaClient, logger: Logger = silen
       analyzed = row.analyzed;
     }
     const vacuum = deletedSinceVacuum > 50 + 0.2 * total && !(await autovacuumRuns());
+    const analyze = !analyzed || changedSinceAnalyze > 50 + 0.1 * total;
+    if (vacuum || analyze) knownTotal = null;
     if (vacuum && deletedSinceIndexCleanup > 50 + total) {
       deletedSinceIndexCleanup = deletedSinceVacuum = changedSinceAnalyze = 0;
       await rebuildVectorIndexes();
@@ -489,7 +549,7 @@ export function createPassageUpkeep(prisma: PrismaClient, logger: Logger = silen
       deletedSinceVacuum = changedSinceAnalyze = 0;
       await prisma.$executeRawUnsafe('VACUUM (INDEX_CLEANUP OFF, ANALYZE) "KnowledgeChunk", "KnowledgeSource"');
       analyzed = true;
-    } else if (!analyzed || changedSinceAnalyze > 50 + 0.1 * total) {
+    } else if (analyze) {
       changedSinceAnalyze = 0;
       await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"');
       analyzed = true;

@@ -90,10 +90,13 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
      * oldest first.
      */
     async claim(workerId: string): Promise<Job | null> {
+      // `turn` is MATERIALIZED so that each waiting organization's standing is read once: inlined,
+      // the planner read it again for every due job (300 Q&A pairs queued: 14 ms per claim, more
+      // than ingesting the pair; 0.5 ms this way).
       const rows = await prisma.$queryRaw<Job[]>`
         WITH waiting AS (
           SELECT DISTINCT "organizationId" FROM "Job" WHERE status = 'queued' AND "runAt" <= now()
-        ), turn AS (
+        ), turn AS MATERIALIZED (
           SELECT w."organizationId",
                  (SELECT count(*) FROM "Job" r WHERE r."organizationId" = w."organizationId" AND r.status = 'running') AS running,
                  (SELECT max(r."lockedAt") FROM "Job" r WHERE r."organizationId" = w."organizationId") AS served

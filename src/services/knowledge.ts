@@ -2,6 +2,7 @@
 // stores it and queues its ingestion (extract, chunk, index) as a background
 // job, so the request answers at once; the source's status tells how it went.
 import { createHash, randomUUID } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { z } from 'zod';
 import type { Prisma, PrismaClient } from '../../generated/prisma/client.ts';
 import { AppError, notFound } from '../errors.ts';
@@ -12,7 +13,7 @@ import { fetchPage, FetchPageError } from '../knowledge/fetch-page.ts';
 import { DEFAULT_FUSION, fuse, type Reference } from '../knowledge/fuse.ts';
 import { readFile, writeFileParts } from '../knowledge/file-parts.ts';
 import { createBatchSizer } from '../knowledge/pacing.ts';
-import { createPassageUpkeep, dropPassages, hasReadyKnowledge, publishPassages, searchPassages, stagePassages, storeEmbeddings } from '../knowledge/passages.ts';
+import { createPassageUpkeep, dropPassages, hasReadyKnowledge, publishPassages, replacePassagesAtOnce, searchPassages, stagePassages, storeEmbeddings } from '../knowledge/passages.ts';
 import { cosine, createVectorIndex } from '../knowledge/vectors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import type { Logger } from '../log.ts';
@@ -98,6 +99,23 @@ const fileSchema = z.object({
   assistantIds,
   metadata: jsonObject().nullish(),
 });
+
+/** Bytes hashed between two turns of the event loop. */
+const HASH_SLICE = 1024 * 1024;
+
+/**
+ * The SHA-256 of an upload, a megabyte per turn of the event loop: in one call,
+ * a 19 MB file held it 15-25 ms here (Web Crypto's digest, though asynchronous,
+ * held it longer, copying the bytes first).
+ */
+async function sha256(bytes: Uint8Array): Promise<string> {
+  const hash = createHash('sha256');
+  for (let offset = 0; offset < bytes.byteLength; offset += HASH_SLICE) {
+    if (offset > 0) await nextTurn();
+    hash.update(bytes.subarray(offset, offset + HASH_SLICE));
+  }
+  return hash.digest('hex');
+}
 
 /** What is embedded of a passage: its heading path says what the text is about. */
 function embeddingText(passage: { heading: string; content: string }): string {
@@ -267,6 +285,74 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     }
   }
 
+  /** A source's new passages on their way to the index, and what its row says once they are all there. */
+  type Writing = {
+    source: Omit<KnowledgeSource, 'content'>;
+    passages: Passage[];
+    beforeWrite: (tx: Prisma.TransactionClient) => Promise<void>;
+    ready: Prisma.KnowledgeSourceUpdateInput;
+  };
+
+  /** A source of one batch's worth (a Q&A pair, a short page): embedded in one request, written and published in one transaction. */
+  async function writeAtOnce({ source, passages, beforeWrite, ready }: Writing) {
+    const embeddings = await embed(passages.map(embeddingText));
+    const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
+    if (vectorColumn && embeddings[0]) await vectors.ensureIndex(embeddings[0].length);
+    // Stored without embeddings: the next time the model answers, the catch-up looks again.
+    if (!embeddings) catchUpDue = true;
+    return replacePassagesAtOnce(prisma, source, { passages, embeddings, vectorColumn, embeddingModel: embeddings ? embedModel : null, beforeWrite, data: ready });
+  }
+
+  /**
+   * A larger source: embedded a request's worth at a time and written in short
+   * batches (a few dozen embeddings in memory, one short statement each, and the
+   * event loop and the database serve others in between) beside the old
+   * passages, which keep answering until the new ones are all there.
+   */
+  async function writeInBatches({ source, passages, beforeWrite, ready }: Writing, sizer: ReturnType<typeof createBatchSizer>) {
+    const version = randomUUID();
+    let staged = false;
+    try {
+      let allEmbedded = true;
+      let dimensions = 0;
+      for (let start = 0; start < passages.length; start += EMBED_BATCH) {
+        const group = passages.slice(start, start + EMBED_BATCH);
+        const embeddings = allEmbedded ? await embed(group.map(embeddingText)) : null;
+        // Once the model fails, the rest is stored without embeddings; the catch-up embeds them all later.
+        if (!embeddings) allEmbedded = false;
+        const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
+        if (vectorColumn && !dimensions && embeddings[0]) {
+          // Before the first passages, not after: built over a table that already holds
+          // this file, the index took half a minute in one statement (6,000 passages).
+          dimensions = embeddings[0].length;
+          await vectors.ensureIndex(dimensions);
+        }
+        for (let offset = 0, size = sizer.size; offset < group.length; offset += size, size = sizer.size) {
+          const batch = group.slice(offset, offset + size);
+          staged = true;
+          const started = performance.now();
+          await stagePassages(prisma, source, {
+            version,
+            first: start + offset,
+            passages: batch,
+            embeddings: embeddings?.slice(offset, offset + size) ?? null,
+            vectorColumn,
+            beforeWrite,
+          });
+          await sizer.done(batch.length, performance.now() - started);
+        }
+      }
+      const old = await publishPassages(prisma, source, { version, embeddingModel: allEmbedded ? embedModel : null, beforeWrite, data: ready });
+      staged = false;
+      if (!allEmbedded) catchUpDue = true;
+      return { written: passages.length, deleted: await dropPassages(prisma, source.id, [old]) };
+    } catch (error) {
+      // Never published: its passages go (best effort; a version left behind is dropped later as abandoned).
+      if (staged) await dropPassages(prisma, source.id, [version]).catch(() => {});
+      throw error;
+    }
+  }
+
   return {
     get,
 
@@ -300,7 +386,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         if (error instanceof ExtractionError) throw new AppError('BAD_REQUEST', error.message);
         throw error;
       }
-      const contentHash = createHash('sha256').update(bytes).digest('hex');
+      const contentHash = await sha256(bytes);
       const sameFile = async () => {
         const existing = await prisma.knowledgeSource.findFirst({
           where: { organizationId: viewer.organizationId, kind: 'file', contentHash },
@@ -390,64 +476,24 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
       if (!source) return; // deleted meanwhile
       await updateWhileHeld(job, { status: 'processing', error: null });
       let changed: { written: number; deleted: number } | null = null;
-      // The new passages are written beside the old ones, which keep answering until the new ones are all there.
-      const version = randomUUID();
-      let staged = false;
       try {
         const { passages, title } = await passagesOf(source);
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
-        const beforeWrite = (tx: Prisma.TransactionClient) => assertJobHeld(tx, job);
-        // Embedded a request's worth at a time and written in short batches: a few dozen embeddings in
-        // memory, one short statement each, and the event loop and the database serve others in between.
-        let allEmbedded = true;
-        let dimensions = 0;
-        const sizer = createBatchSizer();
-        for (let start = 0; start < passages.length; start += EMBED_BATCH) {
-          const group = passages.slice(start, start + EMBED_BATCH);
-          const embeddings = allEmbedded ? await embed(group.map(embeddingText)) : null;
-          // Once the model fails, the rest is stored without embeddings; the catch-up embeds them all later.
-          if (!embeddings) allEmbedded = false;
-          const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
-          if (vectorColumn && !dimensions && embeddings[0]) {
-            // Before the first passages, not after: built over a table that already holds
-            // this file, the index took half a minute in one statement (6,000 passages).
-            dimensions = embeddings[0].length;
-            await vectors.ensureIndex(dimensions);
-          }
-          for (let offset = 0, size = sizer.size; offset < group.length; offset += size, size = sizer.size) {
-            const batch = group.slice(offset, offset + size);
-            staged = true;
-            const started = performance.now();
-            await stagePassages(prisma, source, {
-              version,
-              first: start + offset,
-              passages: batch,
-              embeddings: embeddings?.slice(offset, offset + size) ?? null,
-              vectorColumn,
-              beforeWrite,
-            });
-            await sizer.done(batch.length, performance.now() - started);
-          }
-        }
-        const old = await publishPassages(prisma, source, {
-          version,
-          embeddingModel: allEmbedded ? embedModel : null,
-          beforeWrite,
-          data: {
+        const writing: Writing = {
+          source,
+          passages,
+          beforeWrite: (tx) => assertJobHeld(tx, job),
+          ready: {
             status: 'ready',
             chunkCount: passages.length,
             indexedAt: new Date(),
             error: null,
             ...(source.kind === 'url' && title && source.title === source.url ? { title } : {}),
           },
-        });
-        staged = false;
-        // Stored without embeddings: the next time the model answers, the catch-up looks again.
-        if (!allEmbedded) catchUpDue = true;
-        changed = { written: passages.length, deleted: await dropPassages(prisma, source.id, [old]) };
+        };
+        const sizer = createBatchSizer();
+        changed = passages.length <= Math.min(EMBED_BATCH, sizer.size) ? await writeAtOnce(writing) : await writeInBatches(writing, sizer);
       } catch (error) {
-        // Never published: its passages go (best effort; a version left behind is dropped later as abandoned).
-        if (staged) await dropPassages(prisma, source.id, [version]).catch(() => {});
         if (error instanceof JobLostError) throw error; // the source is another run's now
         const known = error instanceof ExtractionError || error instanceof FetchPageError;
         await updateWhileHeld(job, {
