@@ -46,8 +46,9 @@ const ROLLED_BACK = new Error('rolled back');
 
 export function toWireError(error: unknown): WireError {
   if (error instanceof messages.DatabaseError) {
-    const { name, message, length, ...fields } = error;
-    return { name, message, database: { length, fields: { ...fields } } };
+    // PGlite adds the statement's options, parsers (functions) included, which cannot cross threads.
+    const { name, message, length, queryOptions, ...fields } = error as messages.DatabaseError & { queryOptions?: unknown };
+    return { name, message, database: { length, fields } };
   }
   if (error instanceof Error) return { name: error.name, message: error.message };
   return { name: 'Error', message: String(error) };
@@ -134,6 +135,8 @@ async function serve(pg: PGlite, port: NonNullable<typeof parentPort>) {
         (value) => port.postMessage({ id: request.id, ok: true, value } satisfies WorkerResponse),
         (error: unknown) => port.postMessage({ id: request.id, ok: false, error: toWireError(error) } satisfies WorkerResponse),
       )
+      // An answer that cannot be copied to the other thread still answers, as the error it is.
+      .catch((error: unknown) => port.postMessage({ id: request.id, ok: false, error: toWireError(error) } satisfies WorkerResponse))
       .then(() => {
         // Closed: nothing keeps the thread alive any more, so it ends.
         if (request.op === 'close') port.close();
