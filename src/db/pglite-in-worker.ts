@@ -123,11 +123,15 @@ function wireOptions(options: QueryOptions | undefined): WireQueryOptions {
   if (options?.serializers || options?.blob || options?.onNotice) {
     throw new Error('The embedded database takes rowMode, parsers and paramTypes as query options, not serializers, blob or onNotice.');
   }
-  return {
-    rowMode: options?.rowMode,
-    paramTypes: options?.paramTypes,
-    rawTypes: options?.parsers ? Object.keys(options.parsers).map(Number) : undefined,
-  };
+  return { rowMode: options?.rowMode, paramTypes: options?.paramTypes, rawTypes: options?.parsers && typesOf(options.parsers) };
+}
+
+// The Prisma adapter passes the same parsers with every statement.
+const parsedTypes = new WeakMap<object, number[]>();
+function typesOf(parsers: object): number[] {
+  let types = parsedTypes.get(parsers);
+  if (!types) parsedTypes.set(parsers, (types = Object.keys(parsers).map(Number)));
+  return types;
 }
 
 function parseRaw<T>(result: Results<T>, parsers: QueryOptions['parsers']): Results<T> {
