@@ -128,18 +128,45 @@ async function serve(pg: PGlite, port: NonNullable<typeof parentPort>) {
     }
   }
 
+  // Answers go back together, once the statements that were waiting have run (setImmediate
+  // follows the turn that handled the requests): the other end then resolves them in one turn,
+  // so that what their callers ask next falls in one tick too, where Prisma batches the
+  // findUniques of concurrent requests into one statement (40 messages at once: 3 statements
+  // instead of 120). Alone, a statement's answer waits for nothing.
+  let answers: WorkerResponse[] = [];
+  let closing = false;
+  const flush = () => {
+    const batch = answers;
+    answers = [];
+    try {
+      port.postMessage(batch);
+    } catch {
+      // An answer that cannot be copied to the other thread still answers, as the error it is.
+      for (const answer of batch) {
+        try {
+          port.postMessage([answer]);
+        } catch (error) {
+          port.postMessage([{ id: answer.id, ok: false, error: toWireError(error) } satisfies WorkerResponse]);
+        }
+      }
+    }
+    // Closed: nothing keeps the thread alive any more, so it ends.
+    if (closing) port.close();
+  };
+  const answer = (response: WorkerResponse) => {
+    if (answers.length === 0) setImmediate(flush);
+    answers.push(response);
+  };
+
   port.on('message', (request: WorkerRequest) => {
     Promise.resolve()
       .then(() => run(request))
       .then(
-        (value) => port.postMessage({ id: request.id, ok: true, value } satisfies WorkerResponse),
-        (error: unknown) => port.postMessage({ id: request.id, ok: false, error: toWireError(error) } satisfies WorkerResponse),
+        (value) => answer({ id: request.id, ok: true, value }),
+        (error: unknown) => answer({ id: request.id, ok: false, error: toWireError(error) }),
       )
-      // An answer that cannot be copied to the other thread still answers, as the error it is.
-      .catch((error: unknown) => port.postMessage({ id: request.id, ok: false, error: toWireError(error) } satisfies WorkerResponse))
       .then(() => {
-        // Closed: nothing keeps the thread alive any more, so it ends.
-        if (request.op === 'close') port.close();
+        if (request.op === 'close') closing = true;
       });
   });
 }
