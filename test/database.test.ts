@@ -73,6 +73,47 @@ describe('embedded PGlite', () => {
     expect(await db.prisma.organization.count()).toBe(0);
   });
 
+  test('a long statement leaves the event loop free: the database runs in its own thread', { timeout: SLOW }, async () => {
+    const db = await open({});
+    let longestGap = 0;
+    let last = performance.now();
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - last);
+      last = now;
+    }, 5);
+    const started = performance.now();
+    try {
+      await db.prisma.$queryRaw`SELECT count(*) FROM generate_series(1, 1000000) AS n WHERE n % 7 = 3`;
+    } finally {
+      clearInterval(ticker);
+    }
+    const statementMs = performance.now() - started;
+    // In the event loop's thread, the timer would wait for the whole statement.
+    expect(statementMs).toBeGreaterThan(200);
+    expect(longestGap).toBeLessThan(statementMs / 2);
+  });
+
+  test('errors keep their SQLSTATE through the worker, and a failed transaction leaves nothing behind', { timeout: SLOW }, async () => {
+    const db = await open({});
+    await createOrganization(db, 'first');
+    // 23505 reaches Prisma as its unique-constraint error, as with PGlite in process.
+    await expect(createOrganization(db, 'first')).rejects.toMatchObject({ code: 'P2002' });
+    await expect(db.pglite!.query('SELECT * FROM "NoSuchTable"')).rejects.toMatchObject({ code: '42P01' });
+
+    await expect(
+      db.prisma.$transaction(async (tx) => {
+        await tx.organization.create({ data: { name: 'half', clientId: 'client-half', rateLimitPerHour: 1 } });
+        await tx.organization.create({ data: { name: 'first', clientId: 'client-first', rateLimitPerHour: 1 } });
+      }),
+    ).rejects.toMatchObject({ code: 'P2002' });
+    await db.prisma.$transaction(async (tx) => {
+      await tx.organization.create({ data: { name: 'whole', clientId: 'client-whole', rateLimitPerHour: 1 } });
+    });
+    const names = (await db.prisma.organization.findMany({ select: { name: true }, orderBy: { name: 'asc' } })).map((row) => row.name);
+    expect(names).toEqual(['first', 'whole']);
+  });
+
   test('a data folder reopened keeps its rows and applies no migration twice', { timeout: SLOW }, async () => {
     const dataDir = await tempDir();
     const first = await openDatabase({ dataDir });

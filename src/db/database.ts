@@ -3,19 +3,18 @@
 // lock first (./data-lock.ts).
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { vector } from '@electric-sql/pglite-pgvector';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaClient } from '../../generated/prisma/client.ts';
 import { applyMigrations } from './migrate.ts';
 import { createPGliteAdapterFactory } from './pglite-adapter.ts';
+import { openPGliteInWorker, type EmbeddedPGlite } from './pglite-in-worker.ts';
 
 export type Database = {
   prisma: PrismaClient;
   kind: 'pglite' | 'postgres';
-  /** The embedded database itself, for what Prisma cannot express (extensions, bulk SQL). */
-  pglite?: PGlite;
+  /** The embedded database itself (in its worker thread), for what Prisma cannot express (extensions, bulk SQL). */
+  pglite?: EmbeddedPGlite;
   /** Disconnects Prisma and closes the database or its pool. */
   close(): Promise<void>;
 };
@@ -39,8 +38,8 @@ async function openPGlite(dataDir: string | undefined): Promise<Database> {
     pgliteDir = path.join(dataDir, 'pglite');
     await mkdir(pgliteDir, { recursive: true });
   }
-  // pgvector ships as a PGlite extension; loaded here, enabled by src/knowledge/vectors.ts.
-  const pglite = await PGlite.create({ dataDir: pgliteDir, extensions: { vector } });
+  // In a thread of its own: its statements would otherwise hold up the event loop (./pglite-worker.ts).
+  const pglite = await openPGliteInWorker({ dataDir: pgliteDir });
   try {
     const adapter = createPGliteAdapterFactory(pglite);
     await applyMigrations(adapter, { migrationsDir });

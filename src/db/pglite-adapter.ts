@@ -12,6 +12,7 @@ import {
   type SqlMigrationAwareDriverAdapterFactory,
 } from '@prisma/driver-adapter-utils';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
+import type { EmbeddedPGlite } from './pglite-in-worker.ts';
 
 let demand = 0;
 
@@ -59,9 +60,13 @@ function countedTransaction(start: Promise<Transaction>): Promise<Transaction> {
   );
 }
 
-/** A factory for `new PrismaClient({ adapter })` and for the schema engine. It never closes `pg`. */
-export function createPGliteAdapterFactory(pg: PGlite): SqlMigrationAwareDriverAdapterFactory {
-  const inner = new PrismaPGlite(pg);
+/**
+ * A factory for `new PrismaClient({ adapter })` and for the schema engine, over PGlite in a
+ * worker or in process. It never closes `pg`.
+ */
+export function createPGliteAdapterFactory(pg: EmbeddedPGlite): SqlMigrationAwareDriverAdapterFactory {
+  // pglite-prisma-adapter 0.7.2 calls only query (rowMode and parsers), exec and transaction on it.
+  const inner = new PrismaPGlite(pg as PGlite);
   return {
     provider: inner.provider,
     adapterName: inner.adapterName,
@@ -76,7 +81,7 @@ export function createPGliteAdapterFactory(pg: PGlite): SqlMigrationAwareDriverA
 
 function withAwaitedScripts(
   adapter: SqlDriverAdapter,
-  pg: PGlite,
+  pg: EmbeddedPGlite,
   dispose: () => Promise<void>,
 ): SqlDriverAdapter {
   return {

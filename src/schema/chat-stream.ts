@@ -4,8 +4,8 @@
 // kept as an incomplete reply). `sessionEvents` and `conversationEvents` let
 // anyone else allowed to see the thread watch it live. Every event of a reply
 // carries its `eventId`, the number the REST stream sends as `id:`.
-import { Repeater } from '@repeaterjs/repeater';
 import type { Context } from '../context.ts';
+import { createPushQueue } from '../lib/push-queue.ts';
 import type { ChatEvent } from '../services/chat-events.ts';
 import type { Thread } from '../services/chat.ts';
 import { builder } from './builder.ts';
@@ -97,45 +97,48 @@ export const ChatEventRef = builder.unionType('ChatEvent', {
   resolveType: (event) => typeNames[(event as ChatEvent).kind],
 });
 
+/** Pieces of the reply that may wait for a client too slow to take them; past that it gives up its reply. */
+const UNREAD_EVENTS_MAX = 1024;
+
 /**
- * Sends a message and yields its events; stopping the iteration aborts the
- * generation. Failures become an item, since an error thrown from a stream
- * would end it without telling the client why.
+ * Sends a message (once the subscriber first reads) and yields its events;
+ * stopping the iteration aborts the generation. Failures become an item,
+ * since an error thrown from a stream would end it without telling the client why.
  */
-function sendAsStream(ctx: Context, thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }) {
-  return new Repeater<StreamItem>(async (push, stop) => {
-    const abort = new AbortController();
-    const stopGenerating = () => abort.abort();
+function sendAsStream(ctx: Context, thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }): AsyncIterable<StreamItem> {
+  const abort = new AbortController();
+  const stopGenerating = () => abort.abort();
+  const queue = createPushQueue<StreamItem>({
+    limit: UNREAD_EVENTS_MAX,
+    onStart: () => void send(),
     // The subscriber leaving (unsubscribe, closed socket, dropped HTTP request) stops the generation.
-    void stop.then(stopGenerating);
+    onReturn: stopGenerating,
+  });
+  async function send() {
     ctx.signal?.addEventListener('abort', stopGenerating, { once: true });
     let completed: Event<'completed'> | undefined;
     try {
       const { userMessage, assistantMessage, interruption } = await ctx.services.chat.send(thread, input, {
         signal: abort.signal,
         onEvent: (event) => {
-          // The outcome is pushed below once known: a completion, or the error that `send` throws.
+          // The outcome is queued below once known: a completion, or the error that `send` throws.
           if (event.kind === 'completed') completed = event;
           if (event.kind === 'completed' || event.kind === 'failed') return;
-          // A client too slow to take the reply's pieces (the buffer holds 1024) gives up its
-          // reply: the generation stops and what was generated is stored as incomplete.
-          try {
-            push(event).catch(stopGenerating);
-          } catch {
-            stopGenerating();
-          }
+          // A client too slow to take the reply's pieces gives up its reply: the generation
+          // stops and what was generated is stored as incomplete.
+          if (!queue.push(event)) stopGenerating();
         },
       });
       // A reply the model cut short ends the stream with an error, not as a completion.
-      await push(interruption ? { kind: 'error', error: interruption } : (completed ?? { kind: 'completed', eventId: 0, userMessage, assistantMessage }));
+      queue.end(interruption ? { kind: 'error', error: interruption } : (completed ?? { kind: 'completed', eventId: 0, userMessage, assistantMessage }));
     } catch (error) {
-      await push({ kind: 'error', error });
+      queue.end({ kind: 'error', error });
     } finally {
       // A WebSocket's signal lives as long as the connection: leave no listener behind.
       ctx.signal?.removeEventListener('abort', stopGenerating);
     }
-    stop();
-  });
+  }
+  return queue.items;
 }
 
 const passEvent = (item: StreamItem): ChatEvent => {
