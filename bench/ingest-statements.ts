@@ -4,7 +4,7 @@
 // every PGlite statement timed, and prints per Q&A pair and per PDF page the time
 // of each kind of statement, beside the wall time.
 import { parseArgs } from 'node:util';
-import type { PGlite } from '@electric-sql/pglite';
+import type { EmbeddedPGlite } from '../src/db/pglite-in-worker.ts';
 import { loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/database.ts';
 import { createLlm } from '../src/llm/ollama.ts';
@@ -23,7 +23,7 @@ function kindOf(sql: string): string {
 }
 
 /** Times every statement run on `pg`, inside transactions too, into `tally`. */
-function timeStatements(pg: PGlite, tally: Tally) {
+function timeStatements(pg: EmbeddedPGlite, tally: Tally) {
   const add = (sql: string, ms: number) => {
     const entry = tally.get(kindOf(sql)) ?? { count: 0, ms: 0, maxMs: 0 };
     entry.count++;
