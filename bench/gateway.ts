@@ -13,7 +13,8 @@ import { pool } from './lib/clock.ts';
 import type { BenchConfig } from './config.ts';
 import { FigureSet, type Figure } from './lib/figures.ts';
 import { raiseRateLimit, startGateway, type Gateway } from './lib/gateway-process.ts';
-import { authHeaders, http, type Auth } from './lib/http.ts';
+import { authHeaders, http } from './lib/http.ts';
+import { createBenchmarkAssistant } from './lib/assistants.ts';
 
 const LIST_QUERY = /* GraphQL */ `
   query {
@@ -49,7 +50,7 @@ export async function gatewaySection(config: BenchConfig, log: (line: string) =>
     const org = gateway.credentials;
     if (!org) throw new Error('The first start printed no credentials.');
     await raiseRateLimit(data.dir, org.organizationId);
-    await pool(Array.from({ length: assistants }, (_, i) => i), 4, (i) => createAssistant(gateway!.url, org, i));
+    await pool(Array.from({ length: assistants }, (_, i) => i), 4, (i) => createBenchmarkAssistant(gateway!.url, org, i));
 
     // The bare server reads a copy of the same PGlite files, taken while the gateway is stopped.
     await gateway.stop();
@@ -106,24 +107,6 @@ export async function gatewaySection(config: BenchConfig, log: (line: string) =>
   }
 }
 
-
-async function createAssistant(url: string, auth: Auth, i: number) {
-  const reply = await http('POST', `${url}/api/v1/assistants/`, {
-    auth,
-    body: {
-      name: `Benchmark assistant ${i + 1}`,
-      description: 'Answers questions about orders, deliveries and returns for the benchmark shop.',
-      tone: 'friendly',
-      language: 'en',
-      default_tasks: ['answer_questions', 'track_orders', 'explain_returns'],
-      is_active: true,
-      temperature: 0.4,
-      max_tokens: 512,
-      metadata: { team: 'support', index: i },
-    },
-  });
-  if (reply.status !== 201) throw new Error(`Creating an assistant answered ${reply.status}: ${reply.text}`);
-}
 
 /** Every target answers what it should before it is measured: 20 rows everywhere, the same ones. */
 async function checkAnswers(targets: Record<string, LoadTarget>, rows: number) {

@@ -32,6 +32,7 @@ import { percentile } from './lib/stats.ts';
 import { createPostgresAdapterFactory } from '../src/db/database.ts';
 import { STALE_AFTER_MS } from '../src/services/streaming-replies.ts';
 import { POSTGRES_URL, REDIS_URL, throwawaySchema } from '../test/utils/postgres.ts';
+import { createBenchmarkAssistant } from './lib/assistants.ts';
 
 /** A killed instance's reply goes stale after STALE_AFTER_MS; survivors look every 30 s (SWEEP_INTERVAL_MS there); a margin for a loaded machine. */
 const MARKED_WITHIN_MS = STALE_AFTER_MS + 30_000 + 15_000;
@@ -80,7 +81,7 @@ export async function scaleoutSection(config: BenchConfig, log: (line: string) =
       disturbed: 0,
     };
     await resize(cluster, 1);
-    const assistantIds = await pool(Array.from({ length: config.scaleout.assistants }, (_, i) => i), 4, (i) => createAssistant(cluster, i));
+    const assistantIds = await pool(Array.from({ length: config.scaleout.assistants }, (_, i) => i), 4, (i) => createBenchmarkAssistant(cluster.instances[0].url, cluster.auth, i));
     await checkList(cluster, config.scaleout.assistants);
 
     for (let run = 1; run <= config.runs; run++) {
@@ -154,24 +155,6 @@ function named(redisUrl: string, name: string): string {
   const url = new URL(redisUrl);
   url.searchParams.set('connectionName', name);
   return url.toString();
-}
-
-async function createAssistant(cluster: Cluster, i: number): Promise<string> {
-  const reply = await http('POST', `${cluster.instances[0].url}/api/v1/assistants/`, {
-    auth: cluster.auth,
-    body: {
-      name: `Benchmark assistant ${i + 1}`,
-      description: 'Answers questions about orders, deliveries and returns for the benchmark shop.',
-      tone: 'friendly',
-      language: 'en',
-      default_tasks: ['answer_questions', 'track_orders', 'explain_returns'],
-      temperature: 0.4,
-      max_tokens: 512,
-      metadata: { team: 'support', index: i },
-    },
-  });
-  if (reply.status !== 201) throw new Error(`Creating an assistant answered ${reply.status}: ${reply.text}`);
-  return reply.body.data.id;
 }
 
 /** The list measured is the one asked for: 20 rows. */

@@ -4,7 +4,6 @@ import { Busboy, type BusboyInstance } from '@fastify/busboy';
 import { AppError } from '../errors.ts';
 import { camelCase } from './envelope.ts';
 
-/** The body's bytes, refused with 413 as soon as they exceed maxBytes (declared or streamed). */
 const tooLargeDetail = (maxBytes: number) => `The request body is larger than the limit of ${maxBytes} bytes; send less.`;
 
 /**
@@ -21,6 +20,7 @@ export function declaredWithin(request: Request, maxBytes: number, limitDetail =
   return true;
 }
 
+/** The body's bytes, refused with 413 as soon as they exceed maxBytes (declared or streamed). */
 export async function readBytes(request: Request, maxBytes: number, limitDetail = tooLargeDetail(maxBytes)): Promise<Uint8Array<ArrayBuffer>> {
   const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', limitDetail);
   declaredWithin(request, maxBytes, limitDetail);

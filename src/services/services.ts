@@ -14,7 +14,7 @@ import { createMessagePages } from './message-pages.ts';
 import { createStreamingReplies } from './streaming-replies.ts';
 import { createJobQueue } from './jobs.ts';
 import { createKnowledgeService } from './knowledge.ts';
-import { createKnowledgeSearchService, type Retrieve } from './knowledge-search.ts';
+import { createKnowledgeSearchService } from './knowledge-search.ts';
 import { createConversationService } from './conversation.ts';
 import { createOrganizationService } from './organization.ts';
 import { createQuestionRewriter } from './question-rewrite.ts';
@@ -106,8 +106,7 @@ export function createServices({ prisma, llm, config, events = createChatEventBu
     knowledgeSearch: createKnowledgeSearchService({
       prisma,
       assistants,
-      // The passage searches' scope rule takes null for no particular assistant (see Retrieve).
-      retrieve: knowledge.retrieve as Retrieve,
+      retrieve: knowledge.retrieve,
       rewriteQuestion,
     }),
     chat,
