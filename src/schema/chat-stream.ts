@@ -7,9 +7,9 @@
 import type { Context } from '../context.ts';
 import { createPushQueue } from '../lib/push-queue.ts';
 import type { ChatEvent } from '../services/chat-events.ts';
-import type { Thread } from '../services/chat.ts';
+import type { OpenedThread, Thread } from '../services/chat.ts';
 import { builder } from './builder.ts';
-import { MessageRef, SendMessageInput } from './message.ts';
+import { asWritten, SendMessageInput } from './message.ts';
 
 type Event<K extends ChatEvent['kind']> = Extract<ChatEvent, { kind: K }>;
 /** A failure of the sender's own stream, turned into a GraphQL error by `resolve`. */
@@ -17,7 +17,7 @@ type StreamItem = ChatEvent | { kind: 'error'; error: unknown };
 
 const MessageReceived = builder.objectRef<Event<'received'>>('MessageReceived').implement({
   description: 'The user\'s message was stored; the reply is being generated.',
-  fields: (t) => ({ userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }) }),
+  fields: (t) => ({ userMessage: t.prismaField({ type: 'Message', resolve: (_query, e) => asWritten(e.userMessage) }) }),
 });
 
 const EVENT_ID = 'Its number in the reply\'s events: 1 for MessageStarted, then one more for each event. Resuming after it (replyEvents) replays what followed.';
@@ -26,11 +26,11 @@ const MessageStarted = builder.objectRef<Event<'started'>>('MessageStarted').imp
   description: 'The reply is being generated: its id is what stopMessage and replyEvents take.',
   fields: (t) => ({
     eventId: t.exposeInt('eventId', { description: EVENT_ID }),
-    userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }),
+    userMessage: t.prismaField({ type: 'Message', resolve: (_query, e) => asWritten(e.userMessage) }),
     // Nullable only so that a client can select assistantMessage on MessageStarted and
     // MessageCompleted (null there during a handoff) in one query: GraphQL requires one type
     // per response key. Never null here.
-    assistantMessage: t.field({ type: MessageRef, nullable: true, description: 'Status streaming, no content yet. Never null.', resolve: (e) => e.assistantMessage }),
+    assistantMessage: t.prismaField({ type: 'Message', nullable: true, description: 'Status streaming, no content yet. Never null.', resolve: (_query, e) => asWritten(e.assistantMessage) }),
   }),
 });
 
@@ -48,12 +48,12 @@ const MessageCompleted = builder.objectRef<Event<'completed'>>('MessageCompleted
   description: 'The reply was stored: complete; incomplete when it was cut short; stopped when stopMessage ended it.',
   fields: (t) => ({
     eventId: t.exposeInt('eventId', { description: EVENT_ID }),
-    userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }),
-    assistantMessage: t.field({
-      type: MessageRef,
+    userMessage: t.prismaField({ type: 'Message', resolve: (_query, e) => asWritten(e.userMessage) }),
+    assistantMessage: t.prismaField({
+      type: 'Message',
       nullable: true,
       description: 'Null while a person answers the thread (handoff): the model was not asked.',
-      resolve: (e) => e.assistantMessage,
+      resolve: (_query, e) => e.assistantMessage && asWritten(e.assistantMessage),
     }),
   }),
 });
@@ -62,7 +62,7 @@ const MessageFailed = builder.objectRef<Event<'failed'>>('MessageFailed').implem
   description: 'No reply could be generated (the user\'s message is stored).',
   fields: (t) => ({
     eventId: t.exposeInt('eventId', { description: EVENT_ID }),
-    userMessage: t.field({ type: MessageRef, resolve: (e) => e.userMessage }),
+    userMessage: t.prismaField({ type: 'Message', resolve: (_query, e) => asWritten(e.userMessage) }),
     code: t.exposeString('code'),
     detail: t.exposeString('detail'),
   }),
@@ -70,7 +70,7 @@ const MessageFailed = builder.objectRef<Event<'failed'>>('MessageFailed').implem
 
 const OperatorMessage = builder.objectRef<Event<'operator'>>('OperatorMessage').implement({
   description: 'A person who took over the thread wrote a message (role operator).',
-  fields: (t) => ({ message: t.field({ type: MessageRef, resolve: (e) => e.message }) }),
+  fields: (t) => ({ message: t.prismaField({ type: 'Message', resolve: (_query, e) => asWritten(e.message) }) }),
 });
 
 const HandoffChanged = builder.objectRef<Event<'handoff'>>('HandoffChanged').implement({
@@ -105,7 +105,12 @@ const UNREAD_EVENTS_MAX = 1024;
  * stopping the iteration aborts the generation. Failures become an item,
  * since an error thrown from a stream would end it without telling the client why.
  */
-function sendAsStream(ctx: Context, thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }): AsyncIterable<StreamItem> {
+function sendAsStream(
+  ctx: Context,
+  thread: Thread,
+  opened: OpenedThread,
+  input: { content: string; metadata?: Record<string, unknown> | null },
+): AsyncIterable<StreamItem> {
   const abort = new AbortController();
   const stopGenerating = () => abort.abort();
   const queue = createPushQueue<StreamItem>({
@@ -120,6 +125,7 @@ function sendAsStream(ctx: Context, thread: Thread, input: { content: string; me
     try {
       const { userMessage, assistantMessage, interruption } = await ctx.services.chat.send(thread, input, {
         signal: abort.signal,
+        opened,
         onEvent: (event) => {
           // The outcome is queued below once known: a completion, or the error that `send` throws.
           if (event.kind === 'completed') completed = event;
@@ -154,7 +160,7 @@ builder.subscriptionFields((t) => ({
     args: { sessionId: t.arg.id({ required: true }), input: t.arg({ type: SendMessageInput, required: true }) },
     subscribe: async (_root, { sessionId, input }, ctx) => {
       const session = await ctx.services.sessions.get(ctx.viewer!, String(sessionId));
-      return sendAsStream(ctx, { sessionId: session.id }, input);
+      return sendAsStream(ctx, { sessionId: session.id }, session, input);
     },
     resolve: passEvent,
   }),
@@ -165,7 +171,7 @@ builder.subscriptionFields((t) => ({
     args: { conversationId: t.arg.id({ required: true }), input: t.arg({ type: SendMessageInput, required: true }) },
     subscribe: async (_root, { conversationId, input }, ctx) => {
       const conversation = await ctx.services.conversations.get(ctx.viewer!, String(conversationId));
-      return sendAsStream(ctx, { conversationId: conversation.id }, input);
+      return sendAsStream(ctx, { conversationId: conversation.id }, conversation, input);
     },
     resolve: passEvent,
   }),

@@ -76,7 +76,7 @@ builder.mutationFields((t) => ({
     args: { conversationId: t.arg.id({ required: true }), input: t.arg({ type: SendMessageInput, required: true }) },
     resolve: async (_root, { conversationId, input }, ctx) => {
       const conversation = await ctx.services.conversations.get(ctx.viewer!, String(conversationId));
-      return ctx.services.chat.send({ conversationId: conversation.id }, input, { signal: ctx.signal });
+      return ctx.services.chat.send({ conversationId: conversation.id }, input, { signal: ctx.signal, opened: conversation });
     },
   }),
 }));

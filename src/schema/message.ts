@@ -51,6 +51,14 @@ export const MessageRef = builder.prismaObject('Message', {
   }),
 });
 
+/**
+ * A message as it was when it was written or its reply finished: what a send returns and what
+ * a reply's events carry. Its one relation, its rating, cannot exist yet (only a finished
+ * reply can be rated, and not before it is returned), so the row says so: without the empty
+ * rating Pothos would read each message again to find it.
+ */
+export const asWritten = (row: MessageRow) => ({ ...row, feedback: null });
+
 export const SendMessageInput = builder.inputType('SendMessageInput', {
   fields: (t) => ({
     content: t.string({ required: true }),
@@ -62,12 +70,12 @@ export const SendMessagePayload = builder
   .objectRef<{ userMessage: MessageRow; assistantMessage: MessageRow | null }>('SendMessagePayload')
   .implement({
     fields: (t) => ({
-      userMessage: t.field({ type: MessageRef, resolve: (p) => p.userMessage }),
-      assistantMessage: t.field({
-        type: MessageRef,
+      userMessage: t.prismaField({ type: 'Message', resolve: (_query, p) => asWritten(p.userMessage) }),
+      assistantMessage: t.prismaField({
+        type: 'Message',
         nullable: true,
         description: 'Null while a person answers the thread (handoff): the message is stored and the model is not asked.',
-        resolve: (p) => p.assistantMessage,
+        resolve: (_query, p) => p.assistantMessage && asWritten(p.assistantMessage),
       }),
     }),
   });

@@ -72,7 +72,7 @@ builder.mutationFields((t) => ({
     args: { sessionId: t.arg.id({ required: true }), input: t.arg({ type: SendMessageInput, required: true }) },
     resolve: async (_root, { sessionId, input }, ctx) => {
       const session = await ctx.services.sessions.get(ctx.viewer!, String(sessionId));
-      return ctx.services.chat.send({ sessionId: session.id }, input, { signal: ctx.signal });
+      return ctx.services.chat.send({ sessionId: session.id }, input, { signal: ctx.signal, opened: session });
     },
   }),
 }));

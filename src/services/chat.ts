@@ -38,7 +38,14 @@ const sendSchema = z.object({
   metadata: jsonObject().nullish(),
 });
 
+/** What sending needs of a session or conversation: the row the caller's permission check read. */
+export type OpenedThread = Pick<Prisma.SessionGetPayload<object>, 'organizationId' | 'assistantId' | 'userContextId' | 'locale' | 'handoffState'> & {
+  customerId?: string | null;
+};
+
 export type SendOptions = {
+  /** The thread as the caller already read it, which spares reading it again. */
+  opened?: OpenedThread;
   /** Aborted when the client goes away: generation stops and the partial reply is stored as incomplete. */
   signal?: AbortSignal;
   /** Called with each event of this send (message stored, each piece of the reply, reply stored), as it happens. */
@@ -121,34 +128,35 @@ function selectReferences(references: Reference[], budgetTokens: number): { pass
 const serverStopping = () => new AppError('SERVER_STOPPING', 'The server is stopping; your message was stored. Send it again in a moment.', { retryAfter: 5 });
 
 export function createChatService({ stopping, prisma, llm, events, log, running, slots, replies, defaultModel, maxContextLength, retrieve, rewriteQuestion, onReply }: ChatDeps) {
-  async function loadThread(thread: Thread) {
-    if (thread.sessionId) {
-      // A session opened by a signed-in widget visitor carries their context's traits.
-      const session = await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId }, include: { assistant: true, userContext: true } });
-      const traits = (session.userContext?.traits ?? null) as Record<string, unknown> | null;
-      return { organizationId: session.organizationId, assistant: session.assistant, locale: session.locale, traits, handoff: session.handoffState };
-    }
-    const conversation = await prisma.conversation.findUniqueOrThrow({
-      where: { id: thread.conversationId },
-      include: { assistant: true, userContext: true },
-    });
-    // A context created after the conversation still applies when its reference is the customer id.
-    const context =
-      conversation.userContext ??
-      (conversation.customerId
-        ? await prisma.userContext.findUnique({
-            where: {
-              organizationId_userReference: { organizationId: conversation.organizationId, userReference: conversation.customerId },
-            },
-          })
-        : null);
+  async function loadThread(thread: Thread, opened?: OpenedThread) {
+    const row: OpenedThread =
+      opened ??
+      (thread.sessionId
+        ? await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId } })
+        : await prisma.conversation.findUniqueOrThrow({ where: { id: thread.conversationId } }));
+    // Asked together, so the embedded database answers both in one round trip.
+    const [assistant, context] = await Promise.all([
+      prisma.assistant.findUniqueOrThrow({ where: { id: row.assistantId } }),
+      userContextOf(row),
+    ]);
     return {
-      organizationId: conversation.organizationId,
-      assistant: conversation.assistant,
-      locale: conversation.locale,
+      organizationId: row.organizationId,
+      assistant,
+      locale: row.locale,
       traits: (context?.traits ?? null) as Record<string, unknown> | null,
-      handoff: conversation.handoffState,
+      handoff: row.handoffState,
     };
+  }
+
+  /**
+   * The traits that personalise a thread: its own user context (a signed-in widget visitor's,
+   * or the one a conversation was opened with), else, for a conversation, the context whose
+   * reference is its customer id, which still applies when it was created after the conversation.
+   */
+  async function userContextOf({ organizationId, userContextId, customerId }: OpenedThread) {
+    const own = userContextId ? await prisma.userContext.findUnique({ where: { id: userContextId } }) : null;
+    if (own || !customerId) return own;
+    return prisma.userContext.findUnique({ where: { organizationId_userReference: { organizationId, userReference: customerId } } });
   }
 
   async function history(thread: Thread, before: Message): Promise<ChatTurn[]> {
@@ -207,7 +215,7 @@ export function createChatService({ stopping, prisma, llm, events, log, running,
       const started = performance.now();
       // The client leaving, or the server stopping, ends the wait and the generation alike.
       const signal = stopping && options.signal ? AbortSignal.any([options.signal, stopping]) : (options.signal ?? stopping);
-      const { organizationId, assistant, locale, traits, handoff } = await loadThread(thread);
+      const { organizationId, assistant, locale, traits, handoff } = await loadThread(thread, options.opened);
       // A person answers this thread (src/services/handoff.ts): the message is stored and shown, the model is not asked.
       if (handoff === 'active') return personAnswers(thread, organizationId, data, options);
       // A full queue refuses before anything is stored: the client retries the message whole.

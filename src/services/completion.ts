@@ -84,7 +84,7 @@ export function createCompletionService({
           ),
         });
       }
-      const sent = await chat.send({ conversationId: conversation.id }, { content: last.content, metadata: { channel: data.channel } }, options);
+      const sent = await chat.send({ conversationId: conversation.id }, { content: last.content, metadata: { channel: data.channel } }, { ...options, opened: conversation });
       // A conversation created a moment ago has no person answering it, so the model always replies.
       if (!sent.assistantMessage) throw new AppError('CONFLICT', 'A person answers this conversation; the model was not asked.');
       return { conversation, ...sent, assistantMessage: sent.assistantMessage };
