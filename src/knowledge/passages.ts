@@ -216,19 +216,24 @@ export async function replacePassagesAtOnce(
     embeddingModel: string | null;
     beforeWrite?: BeforeWrite;
     /** Other fields of the source to update with it, as for publishPassages. */
-    data?: Prisma.KnowledgeSourceUpdateInput;
+    data?: Prisma.KnowledgeSourceUpdateManyMutationInput;
   },
 ): Promise<{ written: number; deleted: number }> {
   const version = randomUUID();
   const old = await prisma.$transaction(async (tx) => {
-    // lockSource, reading the version it replaces in the same statement.
-    const [current] = await tx.$queryRaw<{ version: string }[]>`SELECT "passageVersion"::text AS version FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
+    // lockSource, reading in the same statement the version it replaces and whether any
+    // passage of the source is stored, of that version or of a run that died.
+    const [current] = await tx.$queryRaw<{ version: string; held: boolean }[]>`
+      SELECT "passageVersion"::text AS version, EXISTS (SELECT 1 FROM "KnowledgeChunk" WHERE "sourceId" = ${source.id}::uuid) AS held
+      FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
     await beforeWrite?.(tx);
     await insertPassages(tx, source, { version, first: 0, passages, embeddings, vectorColumn });
-    await tx.knowledgeSource.update({ where: { id: source.id }, data: { ...data, passageVersion: version, embeddingModel }, select: { id: true } });
-    return current.version;
+    // updateMany: update would read the row back, one more statement for nothing.
+    await tx.knowledgeSource.updateMany({ where: { id: source.id }, data: { ...data, passageVersion: version, embeddingModel } });
+    return current;
   });
-  return { written: passages.length, deleted: await dropPassages(prisma, source.id, [old]) };
+  // A source indexed for the first time (every Q&A pair) has nothing to drop.
+  return { written: passages.length, deleted: old.held ? await dropPassages(prisma, source.id, [old.version]) : 0 };
 }
 
 /**

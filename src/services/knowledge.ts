@@ -41,7 +41,7 @@ export type KnowledgeDeps = {
   minSimilarity: number;
   limits: KnowledgeLimits;
   /** Told when a source's processing ends for good, ready or failed (webhooks hear of it from here). */
-  onSettled?: (sourceId: string) => void;
+  onSettled?: (source: { id: string; organizationId: string }) => void;
   /** Where the knowledge base says it works in a lesser mode (no embeddings, no pgvector) or a background task failed. */
   logger: Logger;
 };
@@ -290,7 +290,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     source: Omit<KnowledgeSource, 'content'>;
     passages: Passage[];
     beforeWrite: (tx: Prisma.TransactionClient) => Promise<void>;
-    ready: Prisma.KnowledgeSourceUpdateInput;
+    ready: Prisma.KnowledgeSourceUpdateManyMutationInput;
   };
 
   /** A source of one batch's worth (a Q&A pair, a short page): embedded in one request, written and published in one transaction. */
@@ -503,12 +503,12 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
             : `Processing failed unexpectedly${job.attempts < MAX_ATTEMPTS ? '; it will be retried shortly' : ` ${MAX_ATTEMPTS} times; it will not be retried on its own`}.`,
         });
         // Failed for good: a known failure, or the last attempt; otherwise a retry follows.
-        if (known || job.attempts >= MAX_ATTEMPTS) onSettled(source.id);
+        if (known || job.attempts >= MAX_ATTEMPTS) onSettled(source);
         if (!known) throw error;
       }
       if (changed) {
         upkeep.passagesChanged(changed);
-        onSettled(source.id);
+        onSettled(source);
       }
     },
 
@@ -559,7 +559,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
       // An embed job given up leaves its source as it was: indexed, found by its words.
       if (!job.sourceId || job.kind !== 'ingest') return;
       const { count } = await prisma.knowledgeSource.updateMany({ where: { id: job.sourceId, status: { in: ['pending', 'processing'] } }, data: { status: 'failed', error: reason } });
-      if (count > 0) onSettled(job.sourceId);
+      if (count > 0) onSettled({ id: job.sourceId, organizationId: job.organizationId });
     },
 
     /** Resolves once background upkeep of the passage table is done (see createPassageUpkeep). */

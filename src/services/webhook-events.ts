@@ -32,10 +32,12 @@ export function createWebhookEvents({ prisma, webhooks, onError = (error: unknow
     },
 
     /** source.ready or source.failed, with the source as the knowledge endpoints show it. */
-    sourceSettled(sourceId: string) {
+    sourceSettled({ id, organizationId }: { id: string; organizationId: string }) {
       track(
         (async () => {
-          const source = await prisma.knowledgeSource.findUnique({ where: { id: sourceId }, omit: { content: true } });
+          // Most organizations take neither event: then the source is not read at all.
+          if (!(await webhooks.listens(organizationId, ['source.ready', 'source.failed']))) return;
+          const source = await prisma.knowledgeSource.findUnique({ where: { id }, omit: { content: true } });
           if (!source || (source.status !== 'ready' && source.status !== 'failed')) return;
           await webhooks.emit(source.organizationId, source.status === 'ready' ? 'source.ready' : 'source.failed', sourceData(source));
         })(),
