@@ -191,7 +191,7 @@ export async function dropPassages(prisma: PrismaClient, sourceId: string, versi
 /**
  * Replaces a source's passages whose new ones fit in one batch (a Q&A pair, a
  * short page): written and published in one short transaction, then the old
- * ones dropped. Staged and published apart, as larger sources are, such a
+ * ones dropped, if there are any. Staged and published apart, as larger sources are, such a
  * source cost two commits and 11 statements (BEGIN and COMMIT included),
  * against one and 6 this way. The old passages go after the commit, as in
  * replacePassages: deleted in the same transaction, their terms' counts would

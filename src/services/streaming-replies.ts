@@ -2,8 +2,9 @@
 // mid-reply (kill -9, a crash, a power cut) leaves the reply so far behind.
 // A reply's row is created with status "streaming" when generation starts;
 // this module writes the content of every reply this process is streaming in
-// one statement about once a second (never one write per token: with PGlite
-// the database runs on the main thread), and the chat service finishes the
+// one statement about once a second (never one write per token: each statement
+// costs the main thread its query's building and a round trip, even with
+// PGlite in its worker thread), and the chat service finishes the
 // row as before. The same writes are the replies' heartbeat: a streaming row
 // that has stopped changing lost its process, and recovery marks it
 // "incomplete", the status of any reply cut short.
@@ -22,9 +23,9 @@ const HEARTBEAT_MS = 10_000;
  */
 export const STALE_AFTER_MS = 45_000;
 /**
- * Replies written per statement. With PGlite a statement holds the main thread
- * while it runs, so many replies are saved in several short statements with
- * other work (tokens to relay) between them, rather than one long one.
+ * Replies written per statement: many replies are saved in several short
+ * statements, with other work (tokens to relay) between them, rather than one
+ * long one that would hold up the database's other statements.
  */
 const SAVE_BATCH = 20;
 /** How often an instance on a shared database looks for replies left by dead instances. */
