@@ -52,12 +52,13 @@ export const MessageRef = builder.prismaObject('Message', {
 });
 
 /**
- * A message as it was when it was written or its reply finished: what a send returns and what
- * a reply's events carry. Its one relation, its rating, cannot exist yet (only a finished
- * reply can be rated, and not before it is returned), so the row says so: without the empty
- * rating Pothos would read each message again to find it.
+ * A message as a send returns it and as a reply's events carry it. Its one relation, its
+ * rating, cannot exist yet (only a finished reply can be rated, and not before it is
+ * returned), so the row says so: without the empty rating Pothos would read each message
+ * again to find it. A replay's outcome comes with the rating it has now (replyControl.events).
  */
-export const asWritten = (row: MessageRow) => ({ ...row, feedback: null });
+export const asWritten = (row: MessageRow & { feedback?: Prisma.FeedbackGetPayload<object> | null }) =>
+  row.feedback === undefined ? { ...row, feedback: null } : row;
 
 export const SendMessageInput = builder.inputType('SendMessageInput', {
   fields: (t) => ({

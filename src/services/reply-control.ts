@@ -91,6 +91,25 @@ export function createReplyControl({ prisma, events, log, running }: { prisma: P
   }
 
   /**
+   * A replay's outcome shows the reply's rating as it is now: a reply can be rated
+   * once it has finished, before its events are replayed. (A send's own events
+   * carry none: see asWritten in src/schema/message.ts.)
+   */
+  async function* withCurrentRating(replay: AsyncIterable<ReplyEvent>): AsyncGenerator<ReplyEvent> {
+    for await (const event of replay) {
+      if (event.kind !== 'completed' || !event.assistantMessage) {
+        yield event;
+        continue;
+      }
+      const rated: Message & { feedback: Prisma.FeedbackGetPayload<object> | null } = {
+        ...event.assistantMessage,
+        feedback: await prisma.feedback.findUnique({ where: { messageId: event.assistantMessage.id } }),
+      };
+      yield { ...event, assistantMessage: rated };
+    }
+  }
+
+  /**
    * Replays kept events after `after`, then follows live ones. `live` was
    * subscribed before the kept events were read, so an event is either among
    * them or arrives live; a gap (the subscription was not active yet when an
@@ -209,7 +228,7 @@ export function createReplyControl({ prisma, events, log, running }: { prisma: P
       // Subscribed before reading what is kept, so that nothing falls between the two.
       const live = events.subscribe(threadId(threadOf(reply)))[Symbol.asyncIterator]();
       const kept = await log.read(reply.id);
-      if (kept) return follow(reply, kept, after, live);
+      if (kept) return withCurrentRating(follow(reply, kept, after, live));
       await live.return?.();
       if (isStreaming(reply)) {
         throw new AppError(
@@ -224,7 +243,7 @@ export function createReplyControl({ prisma, events, log, running }: { prisma: P
           `The events of reply ${reply.id} are no longer kept (they are kept for an hour after the reply ends); read the reply from the messages list, or resume from the start without Last-Event-ID.`,
         );
       }
-      return storedEvents(reply, 0, '');
+      return withCurrentRating(storedEvents(reply, 0, ''));
     },
 
     close: async () => {

@@ -158,15 +158,15 @@ export function createWebhookService({ prisma, allowHosts, lookup = dns.lookup a
       );
     },
 
-    /**
-     * Queues an event for every endpoint of the organization subscribed to its
-     * type. `data` is the event's public shape (snake_case, as the REST API shows it).
-     */
     /** Whether any of the organization's endpoints takes one of these events (from the cached endpoints, mostly without a statement). */
     async listens(organizationId: string, types: WebhookEventType[]) {
       return (await endpointsFor(organizationId)).some((endpoint) => types.some((type) => endpoint.events.includes(type)));
     },
 
+    /**
+     * Queues an event for every endpoint of the organization subscribed to its
+     * type. `data` is the event's public shape (snake_case, as the REST API shows it).
+     */
     async emit(organizationId: string, type: WebhookEventType, data: Record<string, unknown>) {
       const endpoints = (await endpointsFor(organizationId)).filter((endpoint) => endpoint.events.includes(type));
       if (endpoints.length === 0) return;
