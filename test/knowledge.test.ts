@@ -698,8 +698,11 @@ describe('upkeep of the passage table', () => {
         await upkeep.app.services.knowledge.upkeepSettled();
         sizes.push(await tableSize());
       }
-      // Without upkeep every edition would add its passages to the table for good.
-      expect(sizes[9]).toBeLessThan(sizes[2] * 1.5);
+      // Without upkeep every edition would add its passages to the table for good: the last five
+      // sizes would reach about twice the first five's. With it the size rises and falls as the
+      // deleted space is reclaimed (for instance 147, 115, 172, 156, 213, 156, 213 … KB), so the
+      // highest sizes are compared, whatever point of that cycle a single measurement lands on.
+      expect(Math.max(...sizes.slice(5)), `sizes: ${sizes.join(', ')}`).toBeLessThanOrEqual(Math.max(...sizes.slice(0, 5)) * 1.25);
     } finally {
       await upkeep.close();
     }
