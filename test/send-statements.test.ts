@@ -1,6 +1,6 @@
 // What a message costs the database before its reply streams: the thread is read
 // once (by the permission check), and the messages a send returns or streams
-// are not read back to be shown.
+// are not read back to be shown; a replay of the reply reads its rating as it is now.
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestApp, type TestApp } from './utils/app.ts';
 import { collectEvents } from './utils/sse.ts';

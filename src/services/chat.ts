@@ -44,8 +44,8 @@ export type OpenedThread = Pick<Prisma.SessionGetPayload<object>, 'organizationI
 };
 
 export type SendOptions = {
-  /** The thread as the caller already read it, which spares reading it again. */
-  opened?: OpenedThread;
+  /** The thread as the caller's permission check read it: sending does not read it again. */
+  opened: OpenedThread;
   /** Aborted when the client goes away: generation stops and the partial reply is stored as incomplete. */
   signal?: AbortSignal;
   /** Called with each event of this send (message stored, each piece of the reply, reply stored), as it happens. */
@@ -128,12 +128,7 @@ function selectReferences(references: Reference[], budgetTokens: number): { pass
 const serverStopping = () => new AppError('SERVER_STOPPING', 'The server is stopping; your message was stored. Send it again in a moment.', { retryAfter: 5 });
 
 export function createChatService({ stopping, prisma, llm, events, log, running, slots, replies, defaultModel, maxContextLength, retrieve, rewriteQuestion, onReply }: ChatDeps) {
-  async function loadThread(thread: Thread, opened?: OpenedThread) {
-    const row: OpenedThread =
-      opened ??
-      (thread.sessionId
-        ? await prisma.session.findUniqueOrThrow({ where: { id: thread.sessionId } })
-        : await prisma.conversation.findUniqueOrThrow({ where: { id: thread.conversationId } }));
+  async function loadThread(row: OpenedThread) {
     // Asked together, so the embedded database answers both in one round trip.
     const [assistant, context] = await Promise.all([
       prisma.assistant.findUniqueOrThrow({ where: { id: row.assistantId } }),
@@ -209,13 +204,13 @@ export function createChatService({ stopping, prisma, llm, events, log, running,
      * stopped on request (see RunningReplies) with status "stopped" and
      * exactly the pieces sent before the stop.
      */
-    async send(thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }, options: SendOptions = {}) {
+    async send(thread: Thread, input: { content: string; metadata?: Record<string, unknown> | null }, options: SendOptions) {
       const data = parseInput(sendSchema, input);
       if (stopping?.aborted) throw serverStopping();
       const started = performance.now();
       // The client leaving, or the server stopping, ends the wait and the generation alike.
       const signal = stopping && options.signal ? AbortSignal.any([options.signal, stopping]) : (options.signal ?? stopping);
-      const { organizationId, assistant, locale, traits, handoff } = await loadThread(thread, options.opened);
+      const { organizationId, assistant, locale, traits, handoff } = await loadThread(options.opened);
       // A person answers this thread (src/services/handoff.ts): the message is stored and shown, the model is not asked.
       if (handoff === 'active') return personAnswers(thread, organizationId, data, options);
       // A full queue refuses before anything is stored: the client retries the message whole.

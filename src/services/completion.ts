@@ -53,7 +53,7 @@ export function createCompletionService({
      * whose traits personalise the reply (none is needed). Fails as
      * `chat.send` does; the result names the conversation that holds it all.
      */
-    async complete(viewer: ApiKeyViewer, input: CompletionInput, options: SendOptions = {}) {
+    async complete(viewer: ApiKeyViewer, input: CompletionInput, options: Omit<SendOptions, 'opened'> = {}) {
       const data = parseInput(completeSchema, input);
       const last = data.messages.at(-1)!;
       const lastField = `messages.${data.messages.length - 1}`;
