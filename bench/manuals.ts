@@ -28,13 +28,12 @@ const REPLY_PASSAGES = 8;
 type Method = 'lexical' | 'hybrid' | 'naive-bm25';
 type Ranked = (question: string) => Promise<string[]>;
 
-/** Runs the queued ingestion jobs here, one after the other, until none is left. */
+/** Runs the queued ingestion jobs here, one after the other, as the job worker does, until none is left. */
 export async function drainJobs(services: Services) {
   for (;;) {
     const job = await services.jobs.claim('bench');
     if (!job) return;
-    await services.knowledge.ingest(job);
-    await services.jobs.complete(job);
+    if ((await services.knowledge.ingest(job)) !== 'completed') await services.jobs.complete(job);
   }
 }
 

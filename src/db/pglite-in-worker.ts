@@ -27,6 +27,7 @@ export async function openPGliteInWorker(options: WorkerOptions): Promise<Embedd
   const worker = new Worker(new URL('./pglite-worker.ts', import.meta.url), { workerData: options });
   const pending = new Map<number, Pending>();
   let nextId = 1;
+  let nextSession = 1;
   let stopped: Error | undefined;
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
 
@@ -102,7 +103,14 @@ export async function openPGliteInWorker(options: WorkerOptions): Promise<Embedd
     query: (sql, params, options) => query(undefined, sql, params, options),
     exec: (sql, options) => exec(undefined, sql, options),
     async transaction<T>(callback: (tx: Transaction) => Promise<T>): Promise<T> {
-      const session = await call<number>({ op: 'begin' });
+      // Not waited for: the worker runs the transaction's statements after its BEGIN, in the
+      // order they were sent, so the first statement goes with it instead of a round trip later.
+      // A BEGIN that fails fails them, and the end, with its error.
+      const session = nextSession++;
+      call({ op: 'begin', session }).catch(() => {});
+      // As PGlite does, the callback runs after transaction() has returned its promise
+      // (the Prisma adapter's callback refers to it).
+      await Promise.resolve();
       let closed = false;
       const open = () => {
         if (closed) throw new Error('Transaction is closed');

@@ -15,7 +15,8 @@ export type WireQueryOptions = { rowMode?: 'array' | 'object'; paramTypes?: numb
 export type WorkerRequest =
   | { id: number; op: 'query'; session?: number; sql: string; params?: unknown[]; options: WireQueryOptions }
   | { id: number; op: 'exec'; session?: number; sql: string; options: WireQueryOptions }
-  | { id: number; op: 'begin' }
+  /** Opens transaction `session`; the caller does not wait for it before sending the session's statements. */
+  | { id: number; op: 'begin'; session: number }
   /** The transaction's own rollback(): it stays open, closed, until `end`. */
   | { id: number; op: 'rollback'; session: number }
   /** Commits (unless rolled back already) or rolls back, as PGlite's transaction() does when its callback settles. */
@@ -33,7 +34,8 @@ export type WorkerReady = { ready: true } | { ready: false; error: WireError };
 export type WorkerOptions = { dataDir?: string };
 
 type Session = {
-  tx: Transaction;
+  /** Settles once BEGIN has run: the session's statements wait for it. */
+  tx: Promise<Transaction>;
   /** Settles the callback of PGlite's transaction(): resolved commits, rejected rolls back. */
   finish: PromiseWithResolvers<void>;
   /** PGlite's transaction() itself: settles after COMMIT or ROLLBACK. */
@@ -66,9 +68,8 @@ function queryOptions({ rowMode, paramTypes, rawTypes }: WireQueryOptions) {
 
 async function serve(pg: PGlite, port: NonNullable<typeof parentPort>) {
   const sessions = new Map<number, Session>();
-  let nextSession = 1;
 
-  async function begin(): Promise<number> {
+  function begin(id: number): Promise<unknown> {
     const opened = Promise.withResolvers<Transaction>();
     const finish = Promise.withResolvers<void>();
     const done = pg.transaction(async (tx) => {
@@ -76,10 +77,9 @@ async function serve(pg: PGlite, port: NonNullable<typeof parentPort>) {
       await finish.promise;
     });
     done.catch((error: unknown) => opened.reject(error));
-    const tx = await opened.promise;
-    const id = nextSession++;
-    sessions.set(id, { tx, finish, done, last: Promise.resolve() });
-    return id;
+    // Registered at once: statements that arrive before BEGIN has run queue behind it.
+    sessions.set(id, { tx: opened.promise, finish, done, last: opened.promise });
+    return opened.promise.then(() => undefined);
   }
 
   async function end(session: Session, id: number, commit: boolean) {
@@ -94,7 +94,7 @@ async function serve(pg: PGlite, port: NonNullable<typeof parentPort>) {
   function run(request: WorkerRequest): Promise<unknown> {
     switch (request.op) {
       case 'begin':
-        return begin();
+        return begin(request.session);
       case 'close':
         return pg.close();
       case 'query':
@@ -109,16 +109,16 @@ async function serve(pg: PGlite, port: NonNullable<typeof parentPort>) {
         }
         const session = sessions.get(sessionId);
         if (!session) return Promise.reject(new Error('Transaction is closed'));
-        const step = (): Promise<unknown> => {
+        const step = async (): Promise<unknown> => {
+          if (request.op === 'end') return end(session, sessionId, request.commit);
+          const tx = await session.tx;
           switch (request.op) {
             case 'query':
-              return session.tx.query(request.sql, request.params, queryOptions(request.options));
+              return tx.query(request.sql, request.params, queryOptions(request.options));
             case 'exec':
-              return session.tx.exec(request.sql, queryOptions(request.options));
-            case 'rollback':
-              return session.tx.rollback();
+              return tx.exec(request.sql, queryOptions(request.options));
             default:
-              return end(session, sessionId, request.commit);
+              return tx.rollback();
           }
         };
         const result = session.last.then(step, step);
@@ -159,8 +159,15 @@ async function serve(pg: PGlite, port: NonNullable<typeof parentPort>) {
   };
 
   port.on('message', (request: WorkerRequest) => {
-    Promise.resolve()
-      .then(() => run(request))
+    // run() is called now, not in a later tick: a BEGIN registers its session before the
+    // session's first statement, sent right behind it, looks for it.
+    let running: Promise<unknown>;
+    try {
+      running = run(request);
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    running
       .then(
         (value) => answer({ id: request.id, ok: true, value }),
         (error: unknown) => answer({ id: request.id, ok: false, error: toWireError(error) }),

@@ -5,14 +5,18 @@
 // good once it has used its attempts, so that nothing stays "processing"
 // forever. An instance that stalled past the takeover may wake up and finish
 // its run: ingestion writes its passages and its source's status only while it
-// still holds the job (assertJobHeld in the transaction that stores them; the
-// status updates are conditional on it). Embedding again is harmless to repeat.
+// still holds the job (assertJobHeld, or completeWhileHeld, in the transaction
+// that stores them; the status updates are conditional on it). Embedding again is harmless to repeat.
 import { randomUUID } from 'node:crypto';
 import { Prisma, type PrismaClient } from '../../generated/prisma/client.ts';
 import { silentLogger, type Logger } from '../log.ts';
 
 export type Job = Prisma.JobGetPayload<object>;
-export type JobHandler = (job: Job) => Promise<void>;
+/**
+ * Runs a job. One that marked its job done itself, in the transaction that stored its
+ * results (completeWhileHeld), returns 'completed'; otherwise the worker marks it done.
+ */
+export type JobHandler = (job: Job) => Promise<void | 'completed'>;
 /**
  * A job to run; `priority` 1 lets the jobs a person waits on (0, the default) go
  * first; `runAt` holds it back until then (or until released).
@@ -54,6 +58,19 @@ export async function assertJobHeld(tx: Prisma.TransactionClient, job: Job) {
   const held = await tx.$queryRaw<unknown[]>`
     SELECT 1 FROM "Job" WHERE id = ${job.id}::uuid AND "lockedBy" = ${job.lockedBy} AND status = 'running' FOR UPDATE`;
   if (held.length === 0) throw new JobLostError(job);
+}
+
+/**
+ * Marks the job done in the transaction that stores its results, or throws JobLostError
+ * when this worker no longer holds it: assertJobHeld and the job's completion in one
+ * statement (the update holds the row's lock to the end of the transaction, as FOR UPDATE
+ * does). The handler then returns 'completed'.
+ */
+export async function completeWhileHeld(tx: Prisma.TransactionClient, job: Job) {
+  const count = await tx.$executeRaw`
+    UPDATE "Job" SET status = 'done', error = NULL, "updatedAt" = now()
+    WHERE id = ${job.id}::uuid AND "lockedBy" = ${job.lockedBy} AND status = 'running'`;
+  if (count === 0) throw new JobLostError(job);
 }
 
 /** Identifies this process in job locks: a restarted process, even with the same pid, is another one. */
@@ -243,12 +260,13 @@ export function startJobWorker({
     if (!handler) return void (await queue.fail(job, `No handler for jobs of kind "${job.kind}".`, true));
     const beat = setInterval(() => void queue.heartbeat(job).catch(onError), HEARTBEAT_MS);
     beat.unref();
+    let outcome: void | 'completed';
     try {
-      await handler(job);
+      outcome = await handler(job);
     } finally {
       clearInterval(beat);
     }
-    await queue.complete(job);
+    if (outcome !== 'completed') await queue.complete(job);
   }
 
   async function loop() {

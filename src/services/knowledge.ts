@@ -17,7 +17,7 @@ import { createPassageUpkeep, dropPassages, hasReadyKnowledge, publishPassages, 
 import { cosine, createVectorIndex } from '../knowledge/vectors.ts';
 import { LlmError, type Llm } from '../llm/ollama.ts';
 import type { Logger } from '../log.ts';
-import { assertJobHeld, JobLostError, MAX_ATTEMPTS, stillHeld, type Job, type JobQueue } from './jobs.ts';
+import { assertJobHeld, completeWhileHeld, JobLostError, MAX_ATTEMPTS, stillHeld, type Job, type JobQueue } from './jobs.ts';
 import { findPage, isUuid, jsonObject, parseInput, requiredText, text, type Page, type PageArgs } from './validation.ts';
 import type { Viewer } from './viewer.ts';
 
@@ -471,11 +471,20 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     },
 
     /** The job handler: extracts, chunks and indexes one source. */
-    async ingest(job: Job) {
-      const source = job.sourceId ? await prisma.knowledgeSource.findUnique({ where: { id: job.sourceId }, omit: { content: true } }) : null;
-      if (!source) return; // deleted meanwhile
-      await updateWhileHeld(job, { status: 'processing', error: null });
+    async ingest(job: Job): Promise<void | 'completed'> {
+      // Marked processing and read in one statement. Nothing comes back when the source was
+      // deleted meanwhile (its job went with it), or in the unlikely case that the job, just
+      // claimed, is another worker's already: either way, this run has nothing to do.
+      const [source] = job.sourceId
+        ? await prisma.knowledgeSource.updateManyAndReturn({
+            where: { id: job.sourceId, jobs: { some: stillHeld(job) } },
+            data: { status: 'processing', error: null },
+            omit: { content: true },
+          })
+        : [];
+      if (!source) return;
       let changed: { written: number; deleted: number } | null = null;
+      let atOnce = false;
       try {
         const { passages, title } = await passagesOf(source);
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
@@ -492,7 +501,9 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
           },
         };
         const sizer = createBatchSizer();
-        changed = passages.length <= Math.min(EMBED_BATCH, sizer.size) ? await writeAtOnce(writing) : await writeInBatches(writing, sizer);
+        atOnce = passages.length <= Math.min(EMBED_BATCH, sizer.size);
+        // Written in one transaction, the passages and the job's completion are stored together.
+        changed = atOnce ? await writeAtOnce({ ...writing, beforeWrite: (tx) => completeWhileHeld(tx, job) }) : await writeInBatches(writing, sizer);
       } catch (error) {
         if (error instanceof JobLostError) throw error; // the source is another run's now
         const known = error instanceof ExtractionError || error instanceof FetchPageError;
@@ -510,6 +521,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         upkeep.passagesChanged(changed);
         onSettled(source);
       }
+      if (changed && atOnce) return 'completed';
     },
 
     /** The job handler that embeds an indexed source's passages again (see queueCatchUp), a batch at a time. */
