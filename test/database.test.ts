@@ -114,6 +114,31 @@ describe('embedded PGlite', () => {
     expect(names).toEqual(['first', 'whole']);
   });
 
+
+  test('statements sent together through the worker are each answered, one that cannot be sent fails alone, and a transaction sees its own writes', { timeout: SLOW }, async () => {
+    const db = await open({});
+    const pg = db.pglite!;
+    // Sent in one tick, so in one message to the worker; a function cannot be copied to another thread.
+    const [first, uncopyable, last] = await Promise.allSettled([
+      pg.query<{ n: number }>('SELECT 1 AS n'),
+      pg.query('SELECT $1::text AS t', [() => 'not data']),
+      pg.query<{ n: number }>('SELECT 3 AS n'),
+    ]);
+    expect(first).toMatchObject({ status: 'fulfilled', value: { rows: [{ n: 1 }] } });
+    expect(uncopyable).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ name: 'DataCloneError' }) });
+    expect(last).toMatchObject({ status: 'fulfilled', value: { rows: [{ n: 3 }] } });
+
+    // The first statements of a transaction go before its BEGIN has answered: they still run inside it.
+    await pg.query('CREATE TABLE "Tally" (n integer)');
+    await expect(
+      pg.transaction(async (tx) => {
+        await tx.query('INSERT INTO "Tally" VALUES (1)');
+        expect((await tx.query<{ count: number }>('SELECT count(*)::int AS count FROM "Tally"')).rows).toEqual([{ count: 1 }]);
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    expect((await pg.query<{ count: number }>('SELECT count(*)::int AS count FROM "Tally"')).rows).toEqual([{ count: 0 }]);
+  });
   test('a data folder reopened keeps its rows and applies no migration twice', { timeout: SLOW }, async () => {
     const dataDir = await tempDir();
     const first = await openDatabase({ dataDir });

@@ -158,7 +158,11 @@ async function serve(pg: PGlite, port: NonNullable<typeof parentPort>) {
     answers.push(response);
   };
 
-  port.on('message', (request: WorkerRequest) => {
+  // Requests come in batches: those the other end made in the same tick, in order.
+  port.on('message', (requests: WorkerRequest[]) => {
+    for (const request of requests) receive(request);
+  });
+  function receive(request: WorkerRequest) {
     // run() is called now, not in a later tick: a BEGIN registers its session before the
     // session's first statement, sent right behind it, looks for it.
     let running: Promise<unknown>;
@@ -175,7 +179,7 @@ async function serve(pg: PGlite, port: NonNullable<typeof parentPort>) {
       .then(() => {
         if (request.op === 'close') closing = true;
       });
-  });
+  }
 }
 
 if (parentPort) {
