@@ -10,6 +10,7 @@ import type { Context, EdgeContext } from './context.ts';
 import { useAuthFailureReport, type AuthOutcome } from './http/auth-failures.ts';
 import { useInputGuard } from './http/input-guard.ts';
 import { useQueryShapeLimit } from './http/query-shape.ts';
+import { useDirectDeltas } from './schema/direct-deltas.ts';
 import { schema } from './schema/index.ts';
 import type { Services } from './services/services.ts';
 
@@ -40,6 +41,7 @@ export function createYogaServer({ services, prisma, plugins = [] }: { services:
       }),
       useInputGuard(),
       useAuthFailureReport(),
+      useDirectDeltas(),
       ...plugins,
     ],
   });
