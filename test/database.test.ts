@@ -114,7 +114,6 @@ describe('embedded PGlite', () => {
     expect(names).toEqual(['first', 'whole']);
   });
 
-
   test('statements sent together through the worker are each answered, one that cannot be sent fails alone, and a transaction sees its own writes', { timeout: SLOW }, async () => {
     const db = await open({});
     const pg = db.pglite!;
@@ -139,6 +138,7 @@ describe('embedded PGlite', () => {
     ).rejects.toThrow('changed my mind');
     expect((await pg.query<{ count: number }>('SELECT count(*)::int AS count FROM "Tally"')).rows).toEqual([{ count: 0 }]);
   });
+
   test('a data folder reopened keeps its rows and applies no migration twice', { timeout: SLOW }, async () => {
     const dataDir = await tempDir();
     const first = await openDatabase({ dataDir });

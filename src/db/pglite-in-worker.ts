@@ -55,6 +55,7 @@ export async function openPGliteInWorker(options: WorkerOptions): Promise<Embedd
     const call = pending.get(id);
     if (!call) return;
     pending.delete(id);
+    if (pending.size === 0) worker.unref();
     if (!call.group) return settle(call);
     call.group.settled.push(() => settle(call));
     if (call.group.settled.length === call.group.size) for (const each of call.group.settled) each();
@@ -63,7 +64,6 @@ export async function openPGliteInWorker(options: WorkerOptions): Promise<Embedd
     for (const { id, ...answer } of answers) {
       answered(id, answer.ok ? (call) => call.resolve(answer.value) : (call) => call.reject(fromWire(answer.error)));
     }
-    if (pending.size === 0) worker.unref();
   });
   let turn: Group | undefined;
   // As with PGlite in process, an idle database keeps no process alive; one at work does,

@@ -111,14 +111,16 @@ async function serve(pg: PGlite, port: NonNullable<typeof parentPort>) {
         if (!session) return Promise.reject(new Error('Transaction is closed'));
         const step = async (): Promise<unknown> => {
           if (request.op === 'end') return end(session, sessionId, request.commit);
+          // A transaction whose BEGIN failed has nothing to roll back (the Prisma adapter asks
+          // without waiting for the answer, so a failure here would go unhandled); its
+          // statements and its end fail with BEGIN's error.
+          if (request.op === 'rollback') return session.tx.then((tx) => tx.rollback(), () => undefined);
           const tx = await session.tx;
           switch (request.op) {
             case 'query':
               return tx.query(request.sql, request.params, queryOptions(request.options));
-            case 'exec':
-              return tx.exec(request.sql, queryOptions(request.options));
             default:
-              return tx.rollback();
+              return tx.exec(request.sql, queryOptions(request.options));
           }
         };
         const result = session.last.then(step, step);

@@ -232,8 +232,12 @@ export async function replacePassagesAtOnce(
     await tx.knowledgeSource.updateMany({ where: { id: source.id }, data: { ...data, passageVersion: version, embeddingModel } });
     return current;
   });
-  // A source indexed for the first time (every Q&A pair) has nothing to drop.
-  return { written: passages.length, deleted: old.held ? await dropPassages(prisma, source.id, [old.version]) : 0 };
+  // A source indexed for the first time (every Q&A pair) has nothing to drop. The new passages
+  // are served (and the job may be done with them, completeWhileHeld): a drop that fails now
+  // does not undo that. The old passages stay unseen, since retrieval reads the served version
+  // only, and go with the source's next indexing.
+  const deleted = old.held ? await dropPassages(prisma, source.id, [old.version]).catch(() => 0) : 0;
+  return { written: passages.length, deleted };
 }
 
 /**

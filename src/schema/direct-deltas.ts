@@ -88,7 +88,7 @@ function project(projection: Projection, delta: Delta): ExecutionResult {
 async function subscribeWithDirectDeltas(args: ExecutionArgs & { signal?: AbortSignal }, projection: Projection): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
   const source = await createSourceEventStream(args);
   if (!(Symbol.asyncIterator in source)) return source;
-  const events = source as AsyncGenerator<unknown>;
+  const events = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
   // As Yoga's executor does with a signal: its abort ends the stream.
   args.signal?.addEventListener('abort', () => void events.return?.(undefined), { once: true });
   const resultOf = (event: unknown): ExecutionResult | Promise<ExecutionResult> =>
@@ -97,7 +97,15 @@ async function subscribeWithDirectDeltas(args: ExecutionArgs & { signal?: AbortS
       : (execute({ ...args, rootValue: event }) as ExecutionResult | Promise<ExecutionResult>);
   const step = async (next: Promise<IteratorResult<unknown>>): Promise<IteratorResult<ExecutionResult>> => {
     const item = await next;
-    return item.done ? { done: true, value: undefined } : { done: false, value: await resultOf(item.value) };
+    if (item.done) return { done: true, value: undefined };
+    try {
+      return { done: false, value: await resultOf(item.value) };
+    } catch (error) {
+      // A consumer does not call return() after next() fails: the source is ended here, so
+      // that its generation and listeners stop, as Yoga's executor does.
+      await events.return?.(undefined);
+      throw error;
+    }
   };
   const results: AsyncIterableIterator<ExecutionResult> = {
     next: () => step(events.next()),

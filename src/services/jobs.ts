@@ -182,11 +182,14 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
       await prisma.job.updateMany({ where: { id: job.id, lockedBy: job.lockedBy }, data: { status: 'done', error: null } });
     },
 
-    /** Retries later (with back-off) unless the job has used its attempts or the failure is final. */
+    /**
+     * Retries later (with back-off) unless the job has used its attempts or the failure is final.
+     * A job its handler already marked done (completeWhileHeld) stays done.
+     */
     async fail(job: Job, error: string, final: boolean) {
       const retry = !final && job.attempts < MAX_ATTEMPTS;
       await prisma.job.updateMany({
-        where: { id: job.id, lockedBy: job.lockedBy },
+        where: { id: job.id, lockedBy: job.lockedBy, status: 'running' },
         data: retry
           ? { status: 'queued', error, lockedAt: null, lockedBy: null, runAt: new Date(Date.now() + 2 ** job.attempts * 1000) }
           : { status: 'failed', error },
