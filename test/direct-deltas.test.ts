@@ -19,28 +19,26 @@ const delta: Extract<ChatEvent, { kind: 'delta' }> = {
   delta: ' brown "fox"\n',
 };
 
-/** Operations a client could send, each selecting MessageDelta's fields its own way. */
-const SELECTIONS: Array<[string, string, Record<string, unknown>?]> = [
+/** Operations a client could send, each selecting MessageDelta's fields its own way: the selection, its fragments, its variables. */
+const SELECTIONS: Array<[string, string, string?, Record<string, unknown>?]> = [
   ['one field in an inline fragment', '{ ... on MessageDelta { delta } }'],
   ['every field, with __typename first', '{ __typename ... on MessageDelta { eventId userMessageId assistantMessageId delta } }'],
   ['aliases, one field asked twice', '{ kind: __typename ... on MessageDelta { text: delta again: delta n: eventId } }'],
-  ['a named fragment beside an inline one', '{ ...Piece ... on MessageDelta { eventId } } fragment Piece on MessageDelta { delta __typename }'],
-  ['a fragment on the union', '{ ...Any } fragment Any on ChatEvent { __typename ... on MessageDelta { delta } }'],
-  ['@include false and @skip true', '{ ... on MessageDelta { delta eventId @include(if: $with) assistantMessageId @skip(if: true) } }', { with: false }],
-  ['@include true', '{ ... on MessageDelta { delta eventId @include(if: $with) } }', { with: true }],
+  ['a named fragment beside an inline one', '{ ...Piece ... on MessageDelta { eventId } }', 'fragment Piece on MessageDelta { delta __typename }'],
+  ['a fragment on the union', '{ ...Any }', 'fragment Any on ChatEvent { __typename ... on MessageDelta { delta } }'],
+  ['@include false and @skip true', '{ ... on MessageDelta { delta eventId @include(if: $with) assistantMessageId @skip(if: true) } }', '', { with: false }],
+  ['@include true', '{ ... on MessageDelta { delta eventId @include(if: $with) } }', '', { with: true }],
   ['nothing for MessageDelta', '{ ... on MessageCompleted { eventId } }'],
 ];
 
-function operation(selection: string, variables: Record<string, unknown> = {}) {
-  const [fields, ...fragments] = selection.split(' } fragment ');
+function operation(selection: string, fragments: string, variables: Record<string, unknown>) {
   const declared = 'with' in variables ? '($with: Boolean!)' : '';
-  const tail = fragments.length ? ` fragment ${fragments.join(' } fragment ')}` : '';
-  return parse(`subscription ${declared} { piece: sessionEvents(sessionId: "any") ${fields}${fragments.length ? ' }' : ''} }${tail}`);
+  return parse(`subscription ${declared} { piece: sessionEvents(sessionId: "any") ${selection} } ${fragments}`);
 }
 
 describe('the result of a MessageDelta', () => {
-  test.each(SELECTIONS)('is the executed one: %s', async (_name, selection, variables = {}) => {
-    const document = operation(selection, variables);
+  test.each(SELECTIONS)('is the executed one: %s', async (_name, selection, fragments = '', variables = {}) => {
+    const document = operation(selection, fragments, variables);
     const projection = deltaProjection(schema, { document, variableValues: variables });
     expect(projection).not.toBeNull();
     const projected: Record<string, unknown> = {};

@@ -10,6 +10,7 @@
 // BroadcastChannel to whichever tab leads), not for one Node worker thread.
 import { Worker } from 'node:worker_threads';
 import { messages, type PGlite, type QueryOptions, type Results, type Transaction } from '@electric-sql/pglite';
+import { postBatch } from './post-batch.ts';
 import type { WireError, WireQueryOptions, WorkerOptions, WorkerReady, WorkerRequest, WorkerResponse } from './pglite-worker.ts';
 
 /** What the gateway uses of PGlite; an in-process PGlite offers the same. */
@@ -98,18 +99,8 @@ export async function openPGliteInWorker(options: WorkerOptions): Promise<Embedd
   function sendOutgoing() {
     const batch = outgoing;
     outgoing = [];
-    try {
-      worker.postMessage(batch);
-    } catch {
-      // A request that cannot be copied to the other thread fails alone, as the error it is.
-      for (const request of batch) {
-        try {
-          worker.postMessage([request]);
-        } catch (error) {
-          answered(request.id, (call) => call.reject(error));
-        }
-      }
-    }
+    // A request that cannot be copied to the other thread fails alone, as the error it is.
+    postBatch(worker, batch, (request, error) => answered(request.id, (call) => call.reject(error)));
   }
 
   const query = async <T>(session: number | undefined, sql: string, params?: unknown[], options?: QueryOptions) => {

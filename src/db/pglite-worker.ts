@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, messages, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
+import { postBatch } from './post-batch.ts';
 
 /** Options of a statement that can cross threads; `rawTypes` are the column types the caller parses itself. */
 export type WireQueryOptions = { rowMode?: 'array' | 'object'; paramTypes?: number[]; rawTypes?: number[] };
@@ -140,18 +141,8 @@ async function serve(pg: PGlite, port: NonNullable<typeof parentPort>) {
   const flush = () => {
     const batch = answers;
     answers = [];
-    try {
-      port.postMessage(batch);
-    } catch {
-      // An answer that cannot be copied to the other thread still answers, as the error it is.
-      for (const answer of batch) {
-        try {
-          port.postMessage([answer]);
-        } catch (error) {
-          port.postMessage([{ id: answer.id, ok: false, error: toWireError(error) } satisfies WorkerResponse]);
-        }
-      }
-    }
+    // An answer that cannot be copied to the other thread still answers, as the error it is.
+    postBatch(port, batch, (answer, error) => port.postMessage([{ id: answer.id, ok: false, error: toWireError(error) } satisfies WorkerResponse]));
     // Closed: nothing keeps the thread alive any more, so it ends.
     if (closing) port.close();
   };

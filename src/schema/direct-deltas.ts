@@ -10,7 +10,7 @@
 // before. An operation that selects on MessageDelta anything but its scalar
 // fields keeps the usual path whole. test/direct-deltas.test.ts checks that
 // both paths give the same results.
-import { buildExecutionContext, execute } from '@graphql-tools/executor';
+import { buildExecutionContext, execute, getFragmentsFromDocument } from '@graphql-tools/executor';
 import { collectFields, collectSubFields } from '@graphql-tools/utils';
 import {
   createSourceEventStream,
@@ -18,10 +18,8 @@ import {
   getOperationAST,
   isLeafType,
   isUnionType,
-  Kind,
   type ExecutionArgs,
   type ExecutionResult,
-  type FragmentDefinitionNode,
   type GraphQLObjectType,
   type GraphQLSchema,
 } from 'graphql';
@@ -45,10 +43,7 @@ export function deltaProjection(schema: GraphQLSchema, args: Pick<ExecutionArgs,
   const root = schema.getSubscriptionType();
   const deltaType = schema.getType(DELTA_TYPE) as GraphQLObjectType | undefined;
   if (operation?.operation !== 'subscription' || !root || !deltaType) return null;
-  const fragments: Record<string, FragmentDefinitionNode> = {};
-  for (const definition of args.document.definitions) {
-    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments[definition.name.value] = definition;
-  }
+  const fragments = getFragmentsFromDocument(args.document);
   const variables = args.variableValues ?? {};
   const { fields: rootFields } = collectFields(schema, fragments, variables, root, operation.selectionSet);
   if (rootFields.size !== 1) return null;

@@ -488,10 +488,9 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
       try {
         const { passages, title } = await passagesOf(source);
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
-        const writing: Writing = {
+        const writing: Omit<Writing, 'beforeWrite'> = {
           source,
           passages,
-          beforeWrite: (tx) => assertJobHeld(tx, job),
           ready: {
             status: 'ready',
             chunkCount: passages.length,
@@ -502,8 +501,11 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         };
         const sizer = createBatchSizer();
         atOnce = passages.length <= Math.min(EMBED_BATCH, sizer.size);
-        // Written in one transaction, the passages and the job's completion are stored together.
-        changed = atOnce ? await writeAtOnce({ ...writing, beforeWrite: (tx) => completeWhileHeld(tx, job) }) : await writeInBatches(writing, sizer);
+        // Written in one transaction, the passages and the job's completion are stored together;
+        // in batches, each batch checks that the job is still this worker's.
+        changed = atOnce
+          ? await writeAtOnce({ ...writing, beforeWrite: (tx) => completeWhileHeld(tx, job) })
+          : await writeInBatches({ ...writing, beforeWrite: (tx) => assertJobHeld(tx, job) }, sizer);
       } catch (error) {
         if (error instanceof JobLostError) throw error; // the source is another run's now
         const known = error instanceof ExtractionError || error instanceof FetchPageError;
