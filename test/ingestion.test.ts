@@ -1,6 +1,7 @@
 // Ingestion under load, through the documented endpoints: large files are
 // stored and indexed in short steps while the gateway keeps answering others,
-// an upload cut short says so, and organizations take turns for background jobs.
+// an upload cut short says so, organizations take turns for background jobs,
+// and Q&A pairs added one by one are indexed many at a time.
 import { afterEach, expect, test } from 'vitest';
 import { buildApp, type App } from '../src/app.ts';
 import { createLlm } from '../src/llm/ollama.ts';
@@ -41,9 +42,9 @@ function upload(t: TestApp, title: string, file: Uint8Array, auth = t.org) {
   );
 }
 
-async function settled(t: TestApp, id: string, auth = t.org) {
+async function settled(t: TestApp, id: string, auth = t.org, kind = 'files') {
   for (let i = 0; i < 1200; i++) {
-    const { body } = await t.json('GET', `/api/v1/knowledge/files/${id}`, { auth });
+    const { body } = await t.json('GET', `/api/v1/knowledge/${kind}/${id}`, { auth });
     if (body.data.status === 'ready' || body.data.status === 'failed') return body.data;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -139,3 +140,80 @@ test('uploads over a real connection are parsed as they stream in, and one past 
   expect(refused.status).toBe(413);
   expect((await refused.json()).detail).toContain(`${256 * 1024} bytes (UPLOAD_MAX_BYTES)`);
 }, 60_000);
+
+/** Adds Q&A pairs one request at a time, as a FAQ import does; returns their ids in order. */
+async function addPairs(t: TestApp, count: number, prefix: string, auth = t.org) {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const body = { question: `${prefix}: which code opens locker ${i}?`, answer: `Locker ${i} opens with code ${1000 + i}.` };
+    const added = await t.json('POST', '/api/v1/knowledge/qa/', { body, auth });
+    expect(added.status).toBe(202);
+    ids.push(added.body.data.id);
+  }
+  return ids;
+}
+
+const pairStatus = async (t: TestApp, id: string, auth = t.org) => (await t.json('GET', `/api/v1/knowledge/qa/${id}`, { auth })).body.data;
+
+test("Q&A pairs added one by one are indexed many per run, each its own source, and another organization's pairs keep their turn", async () => {
+  const t = await testApp({ runJobs: false });
+  const acme = await addPairs(t, 40, 'Acme');
+  const globex = await addPairs(t, 3, 'Globex', t.otherOrg);
+  // One run, as the worker makes one: the oldest pair's job, and the pairs queued behind it.
+  const job = await t.app.services.jobs.claim('test-process:worker');
+  expect(job?.sourceId).toBe(acme[0]);
+  expect(await t.app.services.knowledge.ingest(job!)).toBe('completed');
+  const afterOne = await Promise.all(acme.map((id) => pairStatus(t, id)));
+  const ready = afterOne.filter((pair) => pair.status === 'ready');
+  expect(ready.length).toBeGreaterThan(10);
+  expect(ready.every((pair) => pair.chunk_count === 1)).toBe(true);
+  expect(afterOne.filter((pair) => pair.status === 'pending')).toHaveLength(acme.length - ready.length);
+  expect((await Promise.all(globex.map((id) => pairStatus(t, id, t.otherOrg)))).map((pair) => pair.status)).toEqual(['pending', 'pending', 'pending']);
+
+  startWorker(t);
+  for (const id of acme) expect(await settled(t, id, t.org, 'qa')).toMatchObject({ status: 'ready', chunk_count: 1 });
+  for (const id of globex) expect(await settled(t, id, t.otherOrg, 'qa')).toMatchObject({ status: 'ready', chunk_count: 1 });
+  // Each pair answers its own question, and only its organization's.
+  const found = await t.json('POST', '/api/v1/knowledge/search', { body: { query: 'Which code opens locker 17?' } });
+  expect(found.body.data.passages[0].source_id).toBe(acme[17]);
+  expect(found.body.data.passages.map((passage: { source_id: string }) => passage.source_id)).not.toContain(globex[0]);
+  const jobs = await t.db.prisma.job.findMany({ where: { sourceId: { in: [...acme, ...globex] } } });
+  expect(jobs.map((queued) => [queued.status, queued.attempts])).toEqual(jobs.map(() => ['done', 1]));
+}, 120_000);
+
+test('a run of Q&A pairs that fails stores none of them, and the pairs taken along are queued again without losing an attempt', async () => {
+  const t = await testApp({ runJobs: false });
+  const pairs = await addPairs(t, 5, 'Acme');
+  // The database refuses the run's write (say, a full disk), once.
+  let refuse = true;
+  const failing = t.db.prisma.$extends({
+    query: {
+      knowledgeSource: {
+        async updateMany({ args, query }) {
+          if (refuse && (args.data as { status?: string }).status === 'ready') throw new Error('could not extend file: No space left on device');
+          return query(args);
+        },
+      },
+    },
+  }) as unknown as typeof t.db.prisma;
+  const worker = buildApp({ config: t.config, db: { ...t.db, prisma: failing }, llm: createLlm({ host: t.ollama.url }), runJobs: false });
+  workers.push(worker);
+  const job = await worker.services.jobs.claim('test-process:worker');
+  await expect(worker.services.knowledge.ingest(job!)).rejects.toThrow(/No space left/);
+  await worker.services.jobs.fail(job!, 'could not extend file', false);
+
+  const statuses = await Promise.all(pairs.map((id) => pairStatus(t, id)));
+  expect(statuses[0]).toMatchObject({ status: 'failed', chunk_count: 0, error: expect.stringMatching(/retried shortly/) });
+  expect(statuses.slice(1).map((pair) => [pair.status, pair.chunk_count])).toEqual(pairs.slice(1).map(() => ['pending', 0]));
+  const queued = await t.db.prisma.job.findMany({ where: { sourceId: { in: pairs.slice(1) } } });
+  expect(queued.map((other) => [other.status, other.attempts, other.lockedBy])).toEqual(queued.map(() => ['queued', 0, null]));
+  expect(await t.db.prisma.knowledgeChunk.count({ where: { sourceId: { in: pairs } } })).toBe(0);
+
+  // Once the database takes writes again, every pair is indexed, the failed one on its retry.
+  refuse = false;
+  await t.db.prisma.job.updateMany({ where: { id: job!.id }, data: { runAt: new Date() } });
+  startWorker(t);
+  for (const id of pairs.slice(1)) expect(await settled(t, id, t.org, 'qa')).toMatchObject({ status: 'ready', chunk_count: 1 });
+  for (let i = 0; i < 200 && (await pairStatus(t, pairs[0])).status !== 'ready'; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(await pairStatus(t, pairs[0])).toMatchObject({ status: 'ready', chunk_count: 1, error: null });
+}, 120_000);

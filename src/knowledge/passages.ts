@@ -100,29 +100,36 @@ export async function stagePassages(
     // a key-share lock, as the passages' foreign key takes, so that batches do not wait on each other.
     await tx.$queryRaw`SELECT 1 FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR KEY SHARE`;
     await beforeWrite?.(tx);
-    await insertPassages(tx, source, { version, first, passages, embeddings, vectorColumn });
+    await insertPassages(tx, [{ source, first, passages, embeddings }], { version, vectorColumn });
   });
 }
 
-/** Writes passages of one version of the source's passages, search terms and vector included (see stagePassages). */
-async function insertPassages(
-  tx: Prisma.TransactionClient,
-  source: { id: string; organizationId: string; title: string },
-  { version, first, passages, embeddings, vectorColumn }: { version: string; first: number; passages: Passage[]; embeddings: number[][] | null; vectorColumn: boolean },
-) {
-  const vectors = passages.map((_, i) => floatArray(embeddings?.[i] ?? []));
+/** Passages of one source to write: `first` is the ordinal of the first. */
+type PassageGroup = { source: { id: string; organizationId: string; title: string }; first: number; passages: Passage[]; embeddings: number[][] | null };
+
+/**
+ * Writes passages of one version of their sources' passages, search terms and
+ * vector included (see stagePassages), in one statement for any number of sources.
+ */
+async function insertPassages(tx: Prisma.TransactionClient, groups: PassageGroup[], { version, vectorColumn }: { version: string; vectorColumn: boolean }) {
+  const rows = groups.flatMap(({ source, first, passages, embeddings }) =>
+    passages.map((passage, i) => ({ source, ordinal: first + i, passage, vector: floatArray(embeddings?.[i] ?? []) })),
+  );
+  if (rows.length === 0) return;
   await tx.$executeRaw`
     INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", version, ordinal, heading, content, embedding, search
                                   ${vectorColumn ? Prisma.sql`, "embeddingVec"` : Prisma.empty})
-    SELECT gen_random_uuid(), ${source.organizationId}::uuid, ${source.id}::uuid, ${version}::uuid, ${first} + p.ordinal - 1,
+    SELECT gen_random_uuid(), p.organization_id, p.source_id, ${version}::uuid, p.ordinal,
            p.heading, p.content, p.vector::float8[],
            -- Fields in this order, title first: searchPassages reads each field's term counts from it.
-           setweight(to_tsvector(${TS_CONFIG}::regconfig, ${source.title}), 'A')
+           setweight(to_tsvector(${TS_CONFIG}::regconfig, p.title), 'A')
              || setweight(to_tsvector(${TS_CONFIG}::regconfig, p.heading), 'B')
              || to_tsvector(${TS_CONFIG}::regconfig, p.content)
            ${vectorColumn ? Prisma.sql`, CASE WHEN p.vector = '{}' THEN NULL ELSE p.vector::float8[]::vector END` : Prisma.empty}
-    FROM unnest(${passages.map((p) => p.heading)}::text[], ${passages.map((p) => p.content)}::text[], ${vectors}::text[])
-         WITH ORDINALITY AS p(heading, content, vector, ordinal)`;
+    FROM unnest(${rows.map((r) => r.source.organizationId)}::uuid[], ${rows.map((r) => r.source.id)}::uuid[], ${rows.map((r) => r.source.title)}::text[],
+                ${rows.map((r) => r.ordinal)}::int[], ${rows.map((r) => r.passage.heading)}::text[], ${rows.map((r) => r.passage.content)}::text[],
+                ${rows.map((r) => r.vector)}::text[])
+         AS p(organization_id, source_id, title, ordinal, heading, content, vector)`;
 }
 
 /**
@@ -188,56 +195,66 @@ export async function dropPassages(prisma: PrismaClient, sourceId: string, versi
   }
 }
 
+/** A source whose new passages fit in one batch (a Q&A pair, a short page), with their embeddings if any. */
+export type SmallSource = { source: { id: string; organizationId: string; title: string }; passages: Passage[]; embeddings: number[][] | null };
+
 /**
- * Replaces a source's passages whose new ones fit in one batch (a Q&A pair, a
- * short page): written and published in one short transaction, then the old
- * ones dropped, if there are any. Staged and published apart, as larger sources are, such a
- * source cost two commits and 11 statements (BEGIN and COMMIT included),
- * against one and 6 this way. The old passages go after the commit, as in
- * replacePassages: deleted in the same transaction, their terms' counts would
- * be locked in a second pass after the new passages' (each pass in key order,
- * the two together not), and two such transactions on PostgreSQL could each
- * hold a term the other waits for. Returns how many passages were written and deleted.
+ * Replaces the passages of sources whose new ones fit in one batch (a Q&A
+ * pair, a short page; several Q&A pairs at a time): written and published in
+ * one short transaction, then the old ones dropped, if there are any. Staged
+ * and published apart, as larger sources are, a source cost two commits and 11
+ * statements (BEGIN and COMMIT included), against one and 6 this way, whatever
+ * the number of sources. `keep` runs once the sources' rows are locked and
+ * says which of them may still be written (those whose jobs this run still
+ * holds); the others are left as they are. `data` is written to every source
+ * kept, so sources written together share it (Q&A pairs: one passage each).
+ * The old passages go after the commit, as in replacePassages: deleted in the
+ * same transaction, their terms' counts would be locked in a second pass after
+ * the new passages' (each pass in key order, the two together not), and two
+ * such transactions on PostgreSQL could each hold a term the other waits for.
+ * Returns the ids of the sources written, and how many passages were written and deleted.
  */
 export async function replacePassagesAtOnce(
   prisma: PrismaClient,
-  source: { id: string; organizationId: string; title: string },
+  sources: SmallSource[],
   {
-    passages,
-    embeddings,
     vectorColumn,
     embeddingModel,
-    beforeWrite,
+    keep,
     data = {},
   }: {
-    passages: Passage[];
-    embeddings: number[][] | null;
     vectorColumn: boolean;
     embeddingModel: string | null;
-    beforeWrite?: BeforeWrite;
-    /** Other fields of the source to update with it, as for publishPassages. */
+    keep: (tx: Prisma.TransactionClient) => Promise<Set<string>>;
+    /** Other fields of the sources to update with them, as for publishPassages. */
     data?: Prisma.KnowledgeSourceUpdateManyMutationInput;
   },
-): Promise<{ written: number; deleted: number }> {
+): Promise<{ sourceIds: string[]; written: number; deleted: number }> {
   const version = randomUUID();
-  const old = await prisma.$transaction(async (tx) => {
-    // lockSource, reading in the same statement the version it replaces and whether any
-    // passage of the source is stored, of that version or of a run that died.
-    const [current] = await tx.$queryRaw<{ version: string; held: boolean }[]>`
-      SELECT "passageVersion"::text AS version, EXISTS (SELECT 1 FROM "KnowledgeChunk" WHERE "sourceId" = ${source.id}::uuid) AS held
-      FROM "KnowledgeSource" WHERE id = ${source.id}::uuid FOR UPDATE`;
-    await beforeWrite?.(tx);
-    await insertPassages(tx, source, { version, first: 0, passages, embeddings, vectorColumn });
+  const { kept, old } = await prisma.$transaction(async (tx) => {
+    // lockSource for each, in key order (two writers then never wait on each other in a circle),
+    // reading in the same statement the version each replaces and whether any passage of it is
+    // stored, of that version or of a run that died.
+    const current = await tx.$queryRaw<{ id: string; version: string; held: boolean }[]>`
+      SELECT s.id::text AS id, s."passageVersion"::text AS version,
+             EXISTS (SELECT 1 FROM "KnowledgeChunk" c WHERE c."sourceId" = s.id) AS held
+      FROM "KnowledgeSource" s WHERE s.id = ANY (${sources.map(({ source }) => source.id)}::uuid[])
+      ORDER BY s.id FOR UPDATE`;
+    const allowed = await keep(tx);
+    const kept = sources.filter(({ source }) => allowed.has(source.id));
+    if (kept.length === 0) return { kept, old: [] };
+    await insertPassages(tx, kept.map((item) => ({ ...item, first: 0 })), { version, vectorColumn });
     // updateMany: update would read the row back, one more statement for nothing.
-    await tx.knowledgeSource.updateMany({ where: { id: source.id }, data: { ...data, passageVersion: version, embeddingModel } });
-    return current;
+    await tx.knowledgeSource.updateMany({ where: { id: { in: kept.map(({ source }) => source.id) } }, data: { ...data, passageVersion: version, embeddingModel } });
+    return { kept, old: current.filter((row) => row.held && allowed.has(row.id)) };
   });
-  // A source indexed for the first time (every Q&A pair) has nothing to drop. The new passages
-  // are served (and the job may be done with them, completeWhileHeld): a drop that fails now
-  // does not undo that. The old passages stay unseen, since retrieval reads the served version
-  // only, and go with the source's next indexing.
-  const deleted = old.held ? await dropPassages(prisma, source.id, [old.version]).catch(() => 0) : 0;
-  return { written: passages.length, deleted };
+  // A source indexed for the first time (every new Q&A pair) has nothing to drop. The new passages
+  // are served (and the jobs may be done with them): a drop that fails now does not undo that.
+  // The old passages stay unseen, since retrieval reads the served version only, and go with the
+  // source's next indexing.
+  let deleted = 0;
+  for (const row of old) deleted += await dropPassages(prisma, row.id, [row.version]).catch(() => 0);
+  return { sourceIds: kept.map(({ source }) => source.id), written: kept.reduce((sum, { passages }) => sum + passages.length, 0), deleted };
 }
 
 /**

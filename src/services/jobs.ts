@@ -61,16 +61,20 @@ export async function assertJobHeld(tx: Prisma.TransactionClient, job: Job) {
 }
 
 /**
- * Marks the job done in the transaction that stores its results, or throws JobLostError
- * when this worker no longer holds it: assertJobHeld and the job's completion in one
- * statement (the update holds the row's lock to the end of the transaction, as FOR UPDATE
- * does). The handler then returns 'completed'.
+ * Marks the jobs done in the transaction that stores their results, those this
+ * worker still holds, and returns their ids: assertJobHeld and the jobs'
+ * completion in one statement (the update holds the rows' locks to the end of
+ * the transaction, as FOR UPDATE does). A job left out is no longer this
+ * worker's (taken over, or deleted with its source): store nothing of its run.
+ * A handler whose job was marked done this way returns 'completed'.
  */
-export async function completeWhileHeld(tx: Prisma.TransactionClient, job: Job) {
-  const count = await tx.$executeRaw`
-    UPDATE "Job" SET status = 'done', error = NULL, "updatedAt" = now()
-    WHERE id = ${job.id}::uuid AND "lockedBy" = ${job.lockedBy} AND status = 'running'`;
-  if (count === 0) throw new JobLostError(job);
+export async function completeWhileHeld(tx: Prisma.TransactionClient, jobs: Job[]): Promise<Set<string>> {
+  const done = await tx.$queryRaw<{ id: string }[]>`
+    UPDATE "Job" j SET status = 'done', error = NULL, "updatedAt" = now()
+    FROM unnest(${jobs.map((job) => job.id)}::uuid[], ${jobs.map((job) => job.lockedBy)}::text[]) AS held(id, locked_by)
+    WHERE j.id = held.id AND j."lockedBy" = held.locked_by AND j.status = 'running'
+    RETURNING j.id::text AS id`;
+  return new Set(done.map((row) => row.id));
 }
 
 /** Identifies this process in job locks: a restarted process, even with the same pid, is another one. */
@@ -130,6 +134,44 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
         )
         RETURNING *`;
       return rows[0] ?? null;
+    },
+
+    /**
+     * Claims, for the worker holding `job`, up to `max` more due jobs of the same
+     * kind and organization whose sources are of `sourceKind`, best priority then
+     * oldest first: jobs so small that running them one by one costs more than
+     * the work (Q&A pairs) are run together. The organization's turn is the one
+     * `job` was claimed in; the batch is short enough not to hold others up.
+     */
+    async claimAlongside(job: Job, { sourceKind, max }: { sourceKind: string; max: number }): Promise<Job[]> {
+      if (max <= 0 || !job.lockedBy) return [];
+      return prisma.$queryRaw<Job[]>`
+        UPDATE "Job" SET status = 'running', "lockedAt" = now(), "lockedBy" = ${job.lockedBy},
+               attempts = attempts + 1, "updatedAt" = now()
+        WHERE id IN (
+          SELECT j.id FROM "Job" j JOIN "KnowledgeSource" s ON s.id = j."sourceId"
+          WHERE j."organizationId" = ${job.organizationId}::uuid AND j.kind = ${job.kind} AND s.kind = ${sourceKind}
+            AND j.status = 'queued' AND j."runAt" <= now()
+          ORDER BY j.priority, j."runAt"
+          FOR UPDATE OF j SKIP LOCKED
+          LIMIT ${max}
+        )
+        RETURNING *`;
+    },
+
+    /**
+     * Gives back jobs claimed alongside one whose run failed: queued again at once,
+     * the cut-short run not counted as an attempt (they did not fail themselves).
+     * Only those still running under this worker's lock.
+     */
+    async giveBack(jobs: Job[]) {
+      if (jobs.length === 0) return;
+      await prisma.$executeRaw`
+        UPDATE "Job" j SET status = 'queued', "lockedAt" = NULL, "lockedBy" = NULL, "runAt" = now(),
+               attempts = GREATEST(j.attempts - 1, 0), "updatedAt" = now()
+        FROM unnest(${jobs.map((job) => job.id)}::uuid[], ${jobs.map((job) => job.lockedBy)}::text[]) AS held(id, locked_by)
+        WHERE j.id = held.id AND j."lockedBy" = held.locked_by AND j.status = 'running'`;
+      for (const wake of wakers) wake();
     },
 
     /** Tells other instances that the job is still being worked on. */

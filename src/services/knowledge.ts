@@ -263,11 +263,15 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     });
   }
 
+  /** A Q&A pair's one passage. The question is the heading: the index weighs it above the answer. */
+  function qaPassages(source: Omit<KnowledgeSource, 'content'>): Passage[] {
+    return [{ heading: source.question!, content: `Q: ${source.question}\nA: ${source.answer}` }];
+  }
+
   async function passagesOf(source: Omit<KnowledgeSource, 'content'>): Promise<{ passages: Passage[]; title?: string }> {
     switch (source.kind) {
       case 'qa':
-        // The question is the heading: the index weighs it above the answer.
-        return { passages: [{ heading: source.question!, content: `Q: ${source.question}\nA: ${source.answer}` }] };
+        return { passages: qaPassages(source) };
       case 'file': {
         // Read only now, one job's file at a time, and let go of once extracted.
         const bytes = await readFile(prisma, source);
@@ -285,7 +289,7 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     }
   }
 
-  /** A source's new passages on their way to the index, and what its row says once they are all there. */
+  /** A large source's new passages on their way to the index, and what its row says once they are all there. */
   type Writing = {
     source: Omit<KnowledgeSource, 'content'>;
     passages: Passage[];
@@ -293,14 +297,65 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
     ready: Prisma.KnowledgeSourceUpdateManyMutationInput;
   };
 
-  /** A source of one batch's worth (a Q&A pair, a short page): embedded in one request, written and published in one transaction. */
-  async function writeAtOnce({ source, passages, beforeWrite, ready }: Writing) {
-    const embeddings = await embed(passages.map(embeddingText));
+  /** A source run by this job, marked processing, and its job. */
+  type Run = { job: Job; source: Omit<KnowledgeSource, 'content'> };
+
+  /**
+   * Sources of one batch's worth each (a Q&A pair, a short page; several Q&A
+   * pairs): embedded in one request, written and published in one transaction
+   * together with their jobs' completion, then settled. Returns the ids of the
+   * sources written: a source whose job this worker no longer holds is left to
+   * the run that holds it now.
+   */
+  async function writeAtOnce(runs: Array<Run & { passages: Passage[] }>, ready: Prisma.KnowledgeSourceUpdateManyMutationInput): Promise<Set<string>> {
+    const embeddings = await embed(runs.flatMap(({ passages }) => passages.map(embeddingText)));
     const vectorColumn = embeddings !== null && (await vectors.hasPgvector());
     if (vectorColumn && embeddings[0]) await vectors.ensureIndex(embeddings[0].length);
     // Stored without embeddings: the next time the model answers, the catch-up looks again.
     if (!embeddings) catchUpDue = true;
-    return replacePassagesAtOnce(prisma, source, { passages, embeddings, vectorColumn, embeddingModel: embeddings ? embedModel : null, beforeWrite, data: ready });
+    let next = 0;
+    const sources = runs.map(({ source, passages }) => ({ source, passages, embeddings: embeddings && embeddings.slice(next, (next += passages.length)) }));
+    const { sourceIds, written, deleted } = await replacePassagesAtOnce(prisma, sources, {
+      vectorColumn,
+      embeddingModel: embeddings ? embedModel : null,
+      keep: async (tx) => {
+        const done = await completeWhileHeld(tx, runs.map(({ job }) => job));
+        return new Set(runs.filter(({ job }) => done.has(job.id)).map(({ source }) => source.id));
+      },
+      data: ready,
+    });
+    const settled = new Set(sourceIds);
+    if (settled.size > 0) upkeep.passagesChanged({ written, deleted });
+    for (const { source } of runs) if (settled.has(source.id)) onSettled(source);
+    return settled;
+  }
+
+  /**
+   * Q&A pairs of the job's organization queued behind it (a FAQ imported pair by
+   * pair), claimed for the same run and marked processing: a pair alone cost 8
+   * statements for one short passage, most of its time; together they share them.
+   */
+  async function pairsAlongside(job: Job): Promise<Run[]> {
+    const claimed = await jobs.claimAlongside(job, { sourceKind: 'qa', max: EMBED_BATCH - 1 });
+    if (claimed.length === 0) return [];
+    const sources = await prisma.knowledgeSource.updateManyAndReturn({
+      where: { id: { in: claimed.map((other) => other.sourceId!) }, jobs: { some: { lockedBy: job.lockedBy, status: 'running' } } },
+      data: { status: 'processing', error: null },
+      omit: { content: true },
+    });
+    const jobOf = new Map(claimed.map((other) => [other.sourceId, other]));
+    return sources.map((source) => ({ job: jobOf.get(source.id)!, source }));
+  }
+
+  /** Pairs claimed alongside a run that ended before writing them go back to the queue as they were. */
+  async function giveBack(runs: Run[]) {
+    if (runs.length === 0) return;
+    // The sources first: once their jobs are queued, another worker may mark them processing.
+    await prisma.knowledgeSource.updateMany({
+      where: { id: { in: runs.map(({ source }) => source.id) }, status: 'processing', jobs: { some: { lockedBy: runs[0].job.lockedBy, status: 'running' } } },
+      data: { status: 'pending' },
+    });
+    await jobs.giveBack(runs.map(({ job }) => job));
   }
 
   /**
@@ -483,29 +538,32 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
           })
         : [];
       if (!source) return;
-      let changed: { written: number; deleted: number } | null = null;
-      let atOnce = false;
+      // A pair being retried runs alone, so that a batch that keeps failing cannot keep failing the others.
+      const alongside = source.kind === 'qa' && job.attempts === 1 ? await pairsAlongside(job) : [];
+      let written = new Set<string>();
       try {
         const { passages, title } = await passagesOf(source);
         if (passages.length === 0) throw new ExtractionError('NO_TEXT', 'The source contains no text to answer from.');
-        const writing: Omit<Writing, 'beforeWrite'> = {
-          source,
-          passages,
-          ready: {
-            status: 'ready',
-            chunkCount: passages.length,
-            indexedAt: new Date(),
-            error: null,
-            ...(source.kind === 'url' && title && source.title === source.url ? { title } : {}),
-          },
+        const ready = {
+          status: 'ready',
+          chunkCount: passages.length,
+          indexedAt: new Date(),
+          error: null,
+          ...(source.kind === 'url' && title && source.title === source.url ? { title } : {}),
         };
         const sizer = createBatchSizer();
-        atOnce = passages.length <= Math.min(EMBED_BATCH, sizer.size);
-        // Written in one transaction, the passages and the job's completion are stored together;
-        // in batches, each batch checks that the job is still this worker's.
-        changed = atOnce
-          ? await writeAtOnce({ ...writing, beforeWrite: (tx) => completeWhileHeld(tx, job) })
-          : await writeInBatches({ ...writing, beforeWrite: (tx) => assertJobHeld(tx, job) }, sizer);
+        if (passages.length > Math.min(EMBED_BATCH, sizer.size)) {
+          // In batches, each batch checks that the job is still this worker's; the worker completes it.
+          const changed = await writeInBatches({ source, passages, ready, beforeWrite: (tx) => assertJobHeld(tx, job) }, sizer);
+          upkeep.passagesChanged(changed);
+          onSettled(source);
+          return;
+        }
+        // In one transaction, the passages and the jobs' completion are stored together. Q&A pairs
+        // (all that runs alongside) have one passage each, hence one `ready` for all.
+        written = await writeAtOnce([{ job, source, passages }, ...alongside.map((run) => ({ ...run, passages: qaPassages(run.source) }))], ready);
+        if (!written.has(source.id)) throw new JobLostError(job);
+        return 'completed';
       } catch (error) {
         if (error instanceof JobLostError) throw error; // the source is another run's now
         const known = error instanceof ExtractionError || error instanceof FetchPageError;
@@ -518,12 +576,9 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         // Failed for good: a known failure, or the last attempt; otherwise a retry follows.
         if (known || job.attempts >= MAX_ATTEMPTS) onSettled(source);
         if (!known) throw error;
+      } finally {
+        await giveBack(alongside.filter((run) => !written.has(run.source.id)));
       }
-      if (changed) {
-        upkeep.passagesChanged(changed);
-        onSettled(source);
-      }
-      if (changed && atOnce) return 'completed';
     },
 
     /** The job handler that embeds an indexed source's passages again (see queueCatchUp), a batch at a time. */

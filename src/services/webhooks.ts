@@ -65,7 +65,7 @@ export type WebhooksDeps = {
 
 export function createWebhookService({ prisma, allowHosts, lookup = dns.lookup as LookupFunction }: WebhooksDeps) {
   const isAllowed = hostMatcher(allowHosts);
-  const subscribed = new TtlCache<string, Array<{ id: string; events: string[] }>>(ENDPOINTS_TTL_MS, 10_000);
+  const subscribed = new TtlCache<string, Promise<Array<{ id: string; events: string[] }>>>(ENDPOINTS_TTL_MS, 10_000);
   const wakers = new Set<() => void>();
 
   /** Addresses the host stands for: itself when it is one, else what DNS answers. */
@@ -104,11 +104,15 @@ export function createWebhookService({ prisma, allowHosts, lookup = dns.lookup a
     return endpoint;
   }
 
-  async function endpointsFor(organizationId: string) {
-    const cached = subscribed.get(organizationId);
-    if (cached) return cached;
-    const endpoints = await prisma.webhookEndpoint.findMany({ where: { organizationId }, select: { id: true, events: true } });
-    subscribed.set(organizationId, endpoints);
+  function endpointsFor(organizationId: string) {
+    let endpoints = subscribed.get(organizationId);
+    if (!endpoints) {
+      // The read itself is cached: sources settling together (Q&A pairs indexed in one run) read once.
+      endpoints = prisma.webhookEndpoint.findMany({ where: { organizationId }, select: { id: true, events: true } });
+      subscribed.set(organizationId, endpoints);
+      const reading = endpoints;
+      reading.catch(() => subscribed.get(organizationId) === reading && subscribed.delete(organizationId));
+    }
     return endpoints;
   }
 
