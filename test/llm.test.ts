@@ -1,5 +1,7 @@
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { createLlm, LlmError } from '../src/llm/ollama.ts';
 import type { ChatStream } from '../src/llm/ollama.ts';
@@ -91,6 +93,33 @@ describe('chatting with the model', () => {
     await request.settled;
     expect(request.aborted).toBe(true);
     expect(request.chunks.length).toBeLessThan(12);
+  });
+
+  test('cancelling before Ollama answers at all (a model still loading) closes the request too', async () => {
+    // A server that takes the request and never answers it, as Ollama does while it loads a model.
+    let closed!: () => void;
+    const requestClosed = new Promise<void>((resolve) => (closed = resolve));
+    const loading = createHttpServer((req, res) => {
+      req.resume();
+      res.on('close', closed);
+    });
+    await new Promise<void>((resolve) => loading.listen(0, '127.0.0.1', resolve));
+    try {
+      const host = `http://127.0.0.1:${(loading.address() as AddressInfo).port}`;
+      const controller = new AbortController();
+      const stream = createLlm({ host }).chatStream({ model: 'llama3.2', messages: question, signal: controller.signal });
+      setTimeout(() => controller.abort(), 100);
+
+      const { deltas, error } = await read(stream);
+      expect(error).toBeUndefined();
+      expect(deltas).toEqual([]);
+      await expect(stream.outcome).resolves.toEqual({ promptTokens: null, completionTokens: 0, doneReason: 'aborted' });
+      const closedInTime = await Promise.race([requestClosed.then(() => true), sleep(2_000).then(() => false)]);
+      expect(closedInTime, 'the request to Ollama is still open').toBe(true);
+    } finally {
+      loading.closeAllConnections();
+      await new Promise((resolve) => loading.close(resolve));
+    }
   });
 
   test('leaving the loop early also closes the connection', async () => {

@@ -1,8 +1,11 @@
 // Our only door to Ollama. Everything above this module sees plain deltas, token counts and one
 // error class whose message tells an operator what to do; the `ollama` client's own shapes and
 // failure modes stay in here.
+import { STATUS_CODES } from 'node:http';
 import { Ollama } from 'ollama';
 import type { AbortableAsyncIterator, ChatResponse } from 'ollama';
+import { Agent } from 'undici';
+import type { Dispatcher } from 'undici';
 
 export type ChatMessage = { role: 'system' | 'user' | 'assistant'; content: string };
 
@@ -158,7 +161,7 @@ async function* streamChat(host: string, request: ChatRequest, settle: Settle): 
   // A client per reply: the shared client's abort() would end every stream at once, and it keeps
   // a list of open streams that only a completed reply leaves. The signal rides on fetch because
   // the client takes none, and only fetch can also cancel a request still waiting for headers.
-  const client = new Ollama({ host, fetch: signal ? fetchWithSignal(signal) : undefined });
+  const client = new Ollama({ host, fetch: streamingFetch(signal) });
   let stream: AbortableAsyncIterator<ChatResponse>;
   try {
     stream = await client.chat({
@@ -212,8 +215,164 @@ async function* streamChat(host: string, request: ChatRequest, settle: Settle): 
   }
 }
 
-function fetchWithSignal(signal: AbortSignal): typeof fetch {
-  return (input, init) => fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal });
+// Streamed replies skip the built-in fetch: per chunk it runs undici's fetch machinery and a web
+// ReadableStream before the client sees a byte, a large share of the main thread at many
+// concurrent replies. undici's dispatch() hands over each chunk from the HTTP parser and the
+// client reads them through the few members of a Response it uses (see `streamingResponse`).
+// Its own connection pool, kept alive like fetch's; idle sockets do not hold the process open.
+const streamingDispatcher = new Agent();
+
+/** At most this much of a reply waits unread before the socket is paused. */
+const maxUnreadBytes = 64 * 1024;
+
+/**
+ * The `fetch` the client streams a chat through. Aborting `signal`, or the client's own signal
+ * (its abort() after a `break`), closes the request whether it is still waiting for headers or
+ * mid-reply; pending reads then reject with the abort's reason. Other failures reject like
+ * fetch's: a TypeError ('fetch failed' before the response, 'terminated' during it) whose
+ * `cause` is undici's error.
+ */
+function streamingFetch(signal: AbortSignal | undefined): typeof fetch {
+  return ((input: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal | null } = {}) => {
+    const signals = [signal, init.signal].filter((candidate) => candidate != null);
+    return new Promise<Response>((resolve, reject) => {
+      const body = new StreamedBody();
+      let controller: Dispatcher.DispatchController | undefined;
+      let responded = false;
+      let failure: Error | undefined;
+      const fail = (error: Error) => {
+        if (failure) return;
+        failure = error;
+        for (const candidate of signals) candidate.removeEventListener('abort', onAbort);
+        reject(failure);
+        body.fail(failure);
+      };
+      const onAbort = function (this: AbortSignal) {
+        const reason = this.reason instanceof Error ? this.reason : new DOMException('This operation was aborted', 'AbortError');
+        controller?.abort(reason);
+        fail(reason);
+      };
+      for (const candidate of signals) {
+        if (candidate.aborted) return onAbort.call(candidate);
+        candidate.addEventListener('abort', onAbort, { once: true });
+      }
+      body.onDrain = () => {
+        if (controller?.paused) controller.resume();
+      };
+      const url = new URL(input);
+      const options = { origin: url.origin, path: url.pathname + url.search, method: init.method ?? 'GET', headers: init.headers, body: init.body };
+      try {
+        streamingDispatcher.dispatch(options, {
+          onRequestStart(started) {
+            controller = started;
+            // Aborted before a connection was free: abort now, before anything is sent.
+            if (failure) started.abort(failure);
+          },
+          onResponseStart(_, status, headers, statusText) {
+            responded = true;
+            resolve(streamingResponse(status, statusText || STATUS_CODES[status] || '', headers, body));
+          },
+          onResponseData(data, chunk) {
+            if (body.push(chunk) > maxUnreadBytes) data.pause();
+          },
+          onResponseEnd() {
+            for (const candidate of signals) candidate.removeEventListener('abort', onAbort);
+            body.end();
+          },
+          onResponseError(_, error) {
+            // Wrapped as fetch wraps them, so toLlmError tells the cases apart as before
+            // (an HTTP parser error, which has no code, is a network error too).
+            fail(new TypeError(responded ? 'terminated' : 'fetch failed', { cause: error }));
+          },
+        });
+      } catch (error) {
+        fail(new TypeError('fetch failed', { cause: error }));
+      }
+    });
+  }) as typeof fetch;
+}
+
+/**
+ * The members of a Response the client touches: `ok`, `status` and `body.getReader()` (read and
+ * releaseLock) on a stream; `statusText`, `headers.get`, `json()` and `text()` for an error
+ * status (checkOk). Nothing else of Response is implemented.
+ */
+function streamingResponse(status: number, statusText: string, headers: Record<string, string | string[] | undefined>, body: StreamedBody): Response {
+  const text = async () => {
+    const chunks: Uint8Array[] = [];
+    for (let read = await body.read(); !read.done; read = await body.read()) chunks.push(read.value);
+    return Buffer.concat(chunks).toString('utf8');
+  };
+  const response = {
+    ok: status >= 200 && status < 300,
+    status,
+    statusText,
+    headers: {
+      get(name: string) {
+        const value = headers[name.toLowerCase()];
+        return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+      },
+    },
+    body: { getReader: () => ({ read: () => body.read(), releaseLock() {} }) },
+    text,
+    json: async () => JSON.parse(await text()) as unknown,
+  };
+  return response as unknown as Response;
+}
+
+/** The reply's bytes as they arrive; a read takes everything unread so far, as one chunk. */
+class StreamedBody {
+  private chunks: Buffer[] = [];
+  private unread = 0;
+  private ended = false;
+  private failure: Error | undefined;
+  private waiting: { resolve: (result: ReadableStreamReadResult<Uint8Array>) => void; reject: (error: Error) => void } | undefined;
+  onDrain: () => void = () => {};
+
+  /** Returns how many bytes now wait unread. */
+  push(chunk: Buffer): number {
+    this.chunks.push(chunk);
+    this.unread += chunk.length;
+    this.wake();
+    return this.unread;
+  }
+
+  end() {
+    this.ended = true;
+    this.wake();
+  }
+
+  fail(error: Error) {
+    this.failure ??= error;
+    this.wake();
+  }
+
+  read(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    if (this.chunks.length > 0) return Promise.resolve({ done: false, value: this.take() });
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ended) return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve, reject) => {
+      this.waiting = { resolve, reject };
+    });
+  }
+
+  private wake() {
+    const waiting = this.waiting;
+    if (!waiting || (this.chunks.length === 0 && !this.failure && !this.ended)) return;
+    // Cleared first: take() resumes the socket, which may push more before this returns.
+    this.waiting = undefined;
+    if (this.chunks.length > 0) waiting.resolve({ done: false, value: this.take() });
+    else if (this.failure) waiting.reject(this.failure);
+    else waiting.resolve({ done: true, value: undefined });
+  }
+
+  private take(): Buffer {
+    const chunk = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.unread);
+    this.chunks = [];
+    this.unread = 0;
+    this.onDrain();
+    return chunk;
+  }
 }
 
 function contextLengthOf(modelInfo: unknown): number | null {
