@@ -4,7 +4,7 @@
 import { STATUS_CODES } from 'node:http';
 import { Ollama } from 'ollama';
 import type { AbortableAsyncIterator, ChatResponse } from 'ollama';
-import { Agent } from 'undici';
+import { Agent, EnvHttpProxyAgent } from 'undici';
 import type { Dispatcher } from 'undici';
 
 export type ChatMessage = { role: 'system' | 'user' | 'assistant'; content: string };
@@ -220,7 +220,9 @@ async function* streamChat(host: string, request: ChatRequest, settle: Settle): 
 // concurrent replies. undici's dispatch() hands over each chunk from the HTTP parser and the
 // client reads them through the few members of a Response it uses (see `streamingResponse`).
 // Its own connection pool, kept alive like fetch's; idle sockets do not hold the process open.
-const streamingDispatcher = new Agent();
+// Through HTTP_PROXY / HTTPS_PROXY (minus NO_PROXY) when NODE_USE_ENV_PROXY asks the built-in
+// fetch to use them, so that streams take the same way to Ollama as its other requests.
+const streamingDispatcher = process.env.NODE_USE_ENV_PROXY === '1' ? new EnvHttpProxyAgent() : new Agent();
 
 /** At most this much of a reply waits unread before the socket is paused. */
 const maxUnreadBytes = 64 * 1024;
