@@ -104,8 +104,11 @@ export async function stagePassages(
   });
 }
 
-/** Passages of one source to write: `first` is the ordinal of the first. */
-type PassageGroup = { source: { id: string; organizationId: string; title: string }; first: number; passages: Passage[]; embeddings: number[][] | null };
+/** A source's passages to write, with their embeddings if any. */
+export type SourcePassages = { source: { id: string; organizationId: string; title: string }; passages: Passage[]; embeddings: number[][] | null };
+
+/** `first` is the ordinal of the first passage. */
+type PassageGroup = SourcePassages & { first: number };
 
 /**
  * Writes passages of one version of their sources' passages, search terms and
@@ -195,9 +198,6 @@ export async function dropPassages(prisma: PrismaClient, sourceId: string, versi
   }
 }
 
-/** A source whose new passages fit in one batch (a Q&A pair, a short page), with their embeddings if any. */
-export type SmallSource = { source: { id: string; organizationId: string; title: string }; passages: Passage[]; embeddings: number[][] | null };
-
 /**
  * Replaces the passages of sources whose new ones fit in one batch (a Q&A
  * pair, a short page; several Q&A pairs at a time): written and published in
@@ -216,7 +216,7 @@ export type SmallSource = { source: { id: string; organizationId: string; title:
  */
 export async function replacePassagesAtOnce(
   prisma: PrismaClient,
-  sources: SmallSource[],
+  sources: SourcePassages[],
   {
     vectorColumn,
     embeddingModel,

@@ -60,6 +60,13 @@ export async function assertJobHeld(tx: Prisma.TransactionClient, job: Job) {
   if (held.length === 0) throw new JobLostError(job);
 }
 
+/** FROM and WHERE of an UPDATE "Job" j that touches those of `jobs` still running under the lock each was claimed with. */
+function stillRunning(jobs: Job[]): Prisma.Sql {
+  return Prisma.sql`
+    FROM unnest(${jobs.map((job) => job.id)}::uuid[], ${jobs.map((job) => job.lockedBy)}::text[]) AS held(id, locked_by)
+    WHERE j.id = held.id AND j."lockedBy" = held.locked_by AND j.status = 'running'`;
+}
+
 /**
  * Marks the jobs done in the transaction that stores their results, those this
  * worker still holds, and returns their ids: assertJobHeld and the jobs'
@@ -71,8 +78,7 @@ export async function assertJobHeld(tx: Prisma.TransactionClient, job: Job) {
 export async function completeWhileHeld(tx: Prisma.TransactionClient, jobs: Job[]): Promise<Set<string>> {
   const done = await tx.$queryRaw<{ id: string }[]>`
     UPDATE "Job" j SET status = 'done', error = NULL, "updatedAt" = now()
-    FROM unnest(${jobs.map((job) => job.id)}::uuid[], ${jobs.map((job) => job.lockedBy)}::text[]) AS held(id, locked_by)
-    WHERE j.id = held.id AND j."lockedBy" = held.locked_by AND j.status = 'running'
+    ${stillRunning(jobs)}
     RETURNING j.id::text AS id`;
   return new Set(done.map((row) => row.id));
 }
@@ -169,8 +175,7 @@ export function createJobQueue({ prisma }: { prisma: PrismaClient }) {
       await prisma.$executeRaw`
         UPDATE "Job" j SET status = 'queued', "lockedAt" = NULL, "lockedBy" = NULL, "runAt" = now(),
                attempts = GREATEST(j.attempts - 1, 0), "updatedAt" = now()
-        FROM unnest(${jobs.map((job) => job.id)}::uuid[], ${jobs.map((job) => job.lockedBy)}::text[]) AS held(id, locked_by)
-        WHERE j.id = held.id AND j."lockedBy" = held.locked_by AND j.status = 'running'`;
+        ${stillRunning(jobs)}`;
       for (const wake of wakers) wake();
     },
 

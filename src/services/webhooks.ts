@@ -105,15 +105,13 @@ export function createWebhookService({ prisma, allowHosts, lookup = dns.lookup a
   }
 
   function endpointsFor(organizationId: string) {
-    let endpoints = subscribed.get(organizationId);
-    if (!endpoints) {
-      // The read itself is cached: sources settling together (Q&A pairs indexed in one run) read once.
-      endpoints = prisma.webhookEndpoint.findMany({ where: { organizationId }, select: { id: true, events: true } });
-      subscribed.set(organizationId, endpoints);
-      const reading = endpoints;
-      reading.catch(() => subscribed.get(organizationId) === reading && subscribed.delete(organizationId));
-    }
-    return endpoints;
+    const cached = subscribed.get(organizationId);
+    if (cached) return cached;
+    // The read itself is cached: sources settling together (Q&A pairs indexed in one run) read once.
+    const reading = prisma.webhookEndpoint.findMany({ where: { organizationId }, select: { id: true, events: true } });
+    subscribed.set(organizationId, reading);
+    reading.catch(() => subscribed.get(organizationId) === reading && subscribed.delete(organizationId));
+    return reading;
   }
 
   return {
