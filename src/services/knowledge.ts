@@ -577,7 +577,11 @@ export function createKnowledgeService({ prisma, jobs, llm, embedModel, minSimil
         if (known || job.attempts >= MAX_ATTEMPTS) onSettled(source);
         if (!known) throw error;
       } finally {
-        await giveBack(alongside.filter((run) => !written.has(run.source.id)));
+        // Never in place of the run's own outcome. A pair not given back is taken back like any abandoned
+        // job: once its lock is stale (PostgreSQL), or at the next start (the embedded database).
+        await giveBack(alongside.filter((run) => !written.has(run.source.id))).catch((error: unknown) =>
+          logger.error({ err: error }, 'Knowledge base: could not queue Q&A pairs again after their run ended early.'),
+        );
       }
     },
 
