@@ -16,6 +16,7 @@ import { createGate } from './http/gate.ts';
 import { createMetrics } from './http/metrics.ts';
 import { graphqlSurface } from './http/graphql-surface.ts';
 import { indexRoutes } from './http/index-routes.ts';
+import { nodeListener } from './http/node-listener.ts';
 import { widgetRoutes } from './http/widget-routes.ts';
 import { createRateLimits } from './http/rate-limit.ts';
 import { createReadiness } from './http/readiness.ts';
@@ -93,7 +94,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
     /** The fetch handler: `app.fetch(new Request(...))` answers in process, as tests do. */
     fetch: async (request: Request): Promise<Response> => adapter.fetch(request, {}),
     /** The node:http request listener. */
-    nodeHandler: adapter,
+    nodeHandler: nodeListener(adapter, logger),
     services,
     yoga,
     /** Resolves once replies left streaming by a stopped process are marked incomplete (a failure is logged, not thrown). */

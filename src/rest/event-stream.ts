@@ -9,6 +9,7 @@
 // generation of a reply it sent (its partial reply is stored as incomplete).
 import type { ExecutionResult } from 'graphql';
 import { statusOf } from '../errors.ts';
+import { streamedBody } from '../http/streamed-body.ts';
 import { envelopeForErrors, failure, success } from './envelope.ts';
 
 /** The format above, for the API reference. */
@@ -22,11 +23,7 @@ const HEARTBEAT_MS = 15_000;
 
 type StreamResult = ExecutionResult<{ result: { __typename: string; event_id?: number; delta?: string } & Record<string, unknown> }>;
 
-const encoder = new TextEncoder();
-
-function frame(id: number, event: string, data: unknown): Uint8Array {
-  return encoder.encode(`id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-}
+const frame = (id: number, event: string, data: unknown) => `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
 /**
  * Turns a subscription's results into an SSE response. `first` are the
@@ -43,55 +40,36 @@ export function eventStreamResponse(
   /** The last id sent; an event without a number of its own (an error) takes the next one. */
   let lastId = 0;
   const pending = [...first];
-  const send = (controller: ReadableStreamDefaultController<Uint8Array>, event: string, data: unknown, id?: number) => {
+  const framed = (event: string, data: unknown, id?: number) => {
     lastId = id ?? lastId + 1;
-    controller.enqueue(frame(lastId, event, data));
+    return frame(lastId, event, data);
   };
-  let heartbeat: ReturnType<typeof setInterval> | undefined;
-
-  const finish = async () => {
-    clearInterval(heartbeat);
-    await rest.return?.();
-  };
+  const finish = async () => void (await rest.return?.());
   signal?.addEventListener('abort', () => void finish(), { once: true });
 
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      heartbeat = setInterval(() => controller.enqueue(encoder.encode(': keep-alive\n\n')), HEARTBEAT_MS);
-    },
-    async pull(controller) {
-      // Skips results that carry nothing for REST clients (the stored user message).
-      for (;;) {
-        const held = pending.shift();
-        const next = held ? { value: held, done: false } : await rest.next();
-        if (next.done) {
-          clearInterval(heartbeat);
-          controller.close();
-          return;
-        }
-        const result = next.value;
-        if (result.errors?.length) {
-          send(controller, 'error', envelopeForErrors(result.errors));
-          continue;
-        }
-        const { __typename, event_id: id, ...event } = result.data!.result;
-        switch (__typename) {
-          case 'MessageStarted':
-            return send(controller, 'start', event, id);
-          case 'MessageDelta':
-            return send(controller, 'token', { delta: event.delta }, id);
-          case 'MessageCompleted':
-            return send(controller, 'done', success(done.status, done.detail, event), id);
-          case 'MessageFailed': {
-            const code = event.code as string;
-            return send(controller, 'error', failure(statusOf(code), event.detail as string), id);
-          }
-        }
+  /** The next event's frame, or null at the end; results that carry nothing for REST clients (the stored user message) are skipped. */
+  async function nextFrame(): Promise<string | null> {
+    for (;;) {
+      const held = pending.shift();
+      const item = held ? { value: held, done: false } : await rest.next();
+      if (item.done) return null;
+      const result = item.value;
+      if (result.errors?.length) return framed('error', envelopeForErrors(result.errors));
+      const { __typename, event_id: id, ...event } = result.data!.result;
+      switch (__typename) {
+        case 'MessageStarted':
+          return framed('start', event, id);
+        case 'MessageDelta':
+          return framed('token', { delta: event.delta }, id);
+        case 'MessageCompleted':
+          return framed('done', success(done.status, done.detail, event), id);
+        case 'MessageFailed':
+          return framed('error', failure(statusOf(event.code as string), event.detail as string), id);
       }
-    },
-    cancel: finish,
-  });
+    }
+  }
 
+  const body = streamedBody({ next: nextFrame, cancel: finish, keepAlive: { chunk: ': keep-alive\n\n', everyMs: HEARTBEAT_MS } });
   return new Response(body, {
     status: 200,
     headers: {
