@@ -15,7 +15,7 @@ export type MessageLevel = {
   tokens: number;
   staggered: boolean;
   measureFrom: number;
-  /** Targets of shared/DESIGN.md that apply at this level (ms). */
+  /** The targets that apply at this level (ms). */
   targets?: { preGenerationP50?: number; relayP50?: number; relayP99?: number };
 };
 

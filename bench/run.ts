@@ -1,7 +1,7 @@
 // `npm run bench [-- --smoke] [--runs N] [--only gateway,messages,startup,knowledge,hostile,serving,rewrite,scaleout] [--cpu-prof] [--strict]`
 //
-// Measures the gateway against the targets of shared/DESIGN.md ("Targets we
-// measure ourselves against"), prints one table and writes the same figures as
+// Measures the gateway against the project's targets (the table's "target"
+// column), prints one table and writes the same figures as
 // JSON: bench/results/latest.json for a full run (the previous one is kept as
 // previous.json and shown in the table's "last" column), smoke.json or
 // partial.json otherwise. Exits non-zero when a section fails to run (with

@@ -5,7 +5,7 @@
 // indexed: latency of `/healthz` and of a small authenticated read
 // (`GET /api/v1/assistants/`, a few rows) sampled back to back by two closed
 // loops, the upload replies, the time until every file is ready, and the
-// gateway's peak RSS. Target (shared/DESIGN.md): p99 ≤ 100 ms for both reads
+// gateway's peak RSS. Target: p99 ≤ 100 ms for both reads
 // during ingestion.
 //
 // Later figures of hostile load (rate limits, floods) belong here too: each

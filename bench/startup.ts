@@ -1,7 +1,7 @@
 // Start-up: time from spawning `node src/server.ts` to its first successful
 // request (an authenticated GET /api/v1/assistants/), on an empty DATA_DIR
 // (migrations, first organization) and on a populated one. Also when it
-// printed that it listens. Target (shared/DESIGN.md): ≤ 3 s on an existing folder.
+// printed that it listens. Target: ≤ 3 s on an existing folder.
 import type { BenchConfig } from './config.ts';
 import { freePort, spawnNode, tail, tempDir } from './lib/children.ts';
 import { now, pool, sleep } from './lib/clock.ts';
