@@ -3,7 +3,7 @@
 // exported as NDJSON; each rating told to webhooks as feedback.created.
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createTestApp, type TestApp } from './utils/app.ts';
+import { authHeaders, createTestApp, type TestApp } from './utils/app.ts';
 import { startWebhookReceiver, type WebhookReceiver } from './utils/webhook-receiver.ts';
 
 let t: TestApp;
@@ -111,6 +111,11 @@ describe('reading feedback', () => {
     const lines = text.trimEnd().split('\n').map((line) => JSON.parse(line));
     expect(lines.map((f) => f.message_id)).toEqual([bad.replyId, other.replyId]);
     expect(lines[0]).toEqual(mine.body.data.items[0]);
+    // Over HTTP, where the server writes the lines to the socket itself, the file is the same.
+    const { url } = await t.listen();
+    const overHttp = await fetch(`${url}/api/v1/feedback/export?rating=down&since=${encodeURIComponent(start)}`, { headers: authHeaders(t.org) });
+    expect(overHttp.headers.get('content-disposition')).toMatch(/^attachment; filename=/);
+    expect(await overHttp.text()).toBe(text);
     expect((await t.json('GET', '/api/v1/feedback/export?rating=meh')).status).toBe(422);
   });
 

@@ -2,6 +2,7 @@
 // pointed at a listening gateway (base URL /v1, API key CLIENT_ID:CLIENT_SECRET),
 // with the Ollama test double standing in for the model.
 import OpenAI from 'openai';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SEED_ASSISTANT } from './fixtures/seed.ts';
 import { createTestApp, type TestApp } from './utils/app.ts';
@@ -192,6 +193,37 @@ describe('a client that leaves', () => {
       await chat.settled;
       expect(chat.aborted).toBe(true);
     } finally {
+      t.ollama.setBehavior({ reply: ({ messages }) => `You said: ${messages.findLast((m) => m.role === 'user')?.content ?? ''}`, tokenDelayMs: 0 });
+    }
+  });
+  test('a client that stops reading a stream gives up its reply: the generation stops and the partial reply is kept', async () => {
+    // More than the sockets' buffers hold (a few MB here), so that the server finds the client not reading.
+    t.ollama.setBehavior({ reply: Array.from({ length: 10_000 }, (_, i) => `w${i}:${'x'.repeat(1000)}`).join(' ') });
+    const socket = net.connect(Number(new URL(baseURL).port), '127.0.0.1');
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const before = t.ollama.requests.length;
+      const body = JSON.stringify({ model: assistantId, messages: [{ role: 'user', content: 'Never mind reading' }], stream: true });
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${apiKey()}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      // The first bytes arrive, then the client reads nothing more.
+      await new Promise((resolve) => socket.once('data', resolve));
+      socket.pause();
+      const chat = t.ollama.requests.slice(before).find((r) => r.path === '/api/chat')!;
+      await chat.settled;
+      expect(chat.aborted).toBe(true);
+      let reply: { status: string; content: string } | undefined;
+      for (let i = 0; i < 100 && reply?.status !== 'incomplete'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const conversations = (await t.json('GET', '/api/v1/conversations?limit=1')).body.data.items;
+        const messages = (await t.json('GET', `/api/v1/conversations/${conversations[0].id}/messages`)).body.data.items;
+        reply = messages.find((m: { role: string }) => m.role === 'assistant');
+      }
+      expect(reply).toMatchObject({ status: 'incomplete' });
+      expect(reply!.content).toMatch(/^w0:x+ w1:x+ /);
+    } finally {
+      socket.destroy();
       t.ollama.setBehavior({ reply: ({ messages }) => `You said: ${messages.findLast((m) => m.role === 'user')?.content ?? ''}`, tokenDelayMs: 0 });
     }
   });

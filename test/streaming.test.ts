@@ -1,9 +1,10 @@
 // Replies token by token: GraphQL subscriptions over graphql-ws and SSE, REST
 // server-sent events, and what happens when either end fails.
+import net from 'node:net';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { createTestApp, type TestApp } from './utils/app.ts';
+import { authHeaders, createTestApp, type TestApp } from './utils/app.ts';
 import { collectEvents, readEvents } from './utils/sse.ts';
 
 let t: TestApp;
@@ -363,6 +364,38 @@ describe('server-sent events', () => {
       t.ollama.setBehavior({ tokenDelayMs: 0 });
     }
   });
+
+  test('a REST client that stops reading gives up its reply: the generation stops and what was generated is stored', async () => {
+    // More than the sockets' buffers hold (a few MB here), so that the server finds the client not reading.
+    t.ollama.setBehavior({ reply: Array.from({ length: 10_000 }, (_, i) => `w${i}:${'x'.repeat(1000)}`).join(' ') });
+    // The suite's assistant caps its replies at 64 tokens.
+    const uncapped = (await t.json('POST', '/api/v1/assistants', { body: { name: 'Talkative' } })).body.data.id;
+    const sessionId = (await t.json('POST', '/api/v1/sessions', { body: { assistant_id: uncapped } })).body.data.id;
+    const socket = net.connect(Number(new URL(url).port), '127.0.0.1');
+    try {
+      const before = t.ollama.requests.length;
+      const body = JSON.stringify({ content: 'Tell me everything' });
+      const headers = { ...authHeaders(t.org), 'Content-Type': 'application/json', Accept: 'text/event-stream', 'Content-Length': Buffer.byteLength(body) };
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(`POST /api/v1/sessions/${sessionId}/messages HTTP/1.1\r\nHost: localhost\r\n${Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n${body}`);
+      // The first bytes arrive, then the client reads nothing more.
+      await new Promise((resolve) => socket.once('data', resolve));
+      socket.pause();
+      const chat = t.ollama.requests.slice(before).find((r) => r.path === '/api/chat')!;
+      await chat.settled;
+      expect(chat.aborted).toBe(true);
+      let stored: any;
+      for (let i = 0; i < 100 && stored?.status !== 'incomplete'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        stored = (await t.json('GET', `/api/v1/sessions/${sessionId}/messages`)).body.data.items[1];
+      }
+      expect(stored).toMatchObject({ status: 'incomplete' });
+      expect(stored.content).toMatch(/^w0:x+ w1:x+ w2:x+ /);
+    } finally {
+      socket.destroy();
+      t.ollama.setBehavior({ reply: REPLY });
+    }
+  }, 30_000);
 
   test('while a reply is generated, the history shows it as streaming with its content so far, on REST and GraphQL', async () => {
     t.ollama.setBehavior({ tokenDelayMs: 60 });

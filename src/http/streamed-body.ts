@@ -17,6 +17,16 @@ export type ChunkSource = {
   keepAlive?: { chunk: string; everyMs: number };
 };
 
+/** The headers of every server-sent-event stream: no caching or transforming proxy may hold its events back. */
+export const EVENT_STREAM_HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+};
+
+/** A comment line every 15 s keeps proxies from closing an event stream that waits on a slow model; clients skip it. */
+export const EVENT_STREAM_KEEP_ALIVE = { chunk: ': keep-alive\n\n', everyMs: 15_000 };
+
 /** The source of each streamed body nobody has read yet, handed over once. */
 const unread = new WeakMap<ReadableStream<Uint8Array>, () => ChunkSource | undefined>();
 
@@ -35,7 +45,14 @@ export function streamedBody(source: ChunkSource): ReadableStream<Uint8Array> {
           const { keepAlive } = source;
           if (keepAlive) heartbeat = setInterval(() => controller.enqueue(encoder.encode(keepAlive.chunk)), keepAlive.everyMs);
         }
-        const chunk = await source.next();
+        let chunk: string | null;
+        try {
+          chunk = await source.next();
+        } catch (error) {
+          // The stream errors; a heartbeat left running would enqueue into it and throw from a timer.
+          clearInterval(heartbeat);
+          throw error;
+        }
         if (chunk !== null) return controller.enqueue(encoder.encode(chunk));
         clearInterval(heartbeat);
         controller.close();
@@ -74,9 +91,14 @@ function drained(res: ServerResponse): Promise<void> {
  * Sends `response` on `res` when its body is a streamed body nobody has read,
  * writing each piece as it comes; returns false (and does nothing) otherwise.
  */
-export function sendStreamed(response: Response, req: IncomingMessage, res: ServerResponse): boolean {
+export function sendStreamed(response: Response, req: IncomingMessage, res: ServerResponse, onError: (error: unknown) => void): boolean {
   const source = response.body ? unread.get(response.body)?.() : undefined;
   if (!source) return false;
+  // The client left while the response was being prepared: 'close' has already been emitted.
+  if (res.destroyed || res.closed) {
+    void source.cancel();
+    return true;
+  }
   res.setHeaders(response.headers);
   res.writeHead(response.status, response.statusText);
   // As for any stream: no idle timeout while a model thinks, no Nagle delay before each token.
@@ -107,7 +129,8 @@ export function sendStreamed(response: Response, req: IncomingMessage, res: Serv
     } catch (error) {
       // The status has been sent: the stream can only be cut short.
       stop();
-      res.destroy(error as Error);
+      res.destroy();
+      onError(error);
     }
   })();
   return true;

@@ -7,6 +7,8 @@
 // the stored conversation that holds the exchange.
 import type { Message } from '../services/chat.ts';
 import { sourcesOf, usageOf } from '../http/message-json.ts';
+import { EVENT_STREAM_KEEP_ALIVE, streamedBody } from '../http/streamed-body.ts';
+import { createPushQueue } from '../lib/push-queue.ts';
 
 /** What every object of one reply shares. */
 export type ReplyHeader = { conversationId: string; model: string; created: number };
@@ -55,33 +57,38 @@ export function chunks({ conversationId, model, created, includeUsage }: ChunkOp
   };
 }
 
-const encoder = new TextEncoder();
-/** Comment lines keep proxies from closing a stream that waits on a slow model; clients skip them. */
-const HEARTBEAT_MS = 15_000;
+/** Pieces of a reply that may wait for a client too slow to take them; past that it gives up its reply. */
+const UNREAD_EVENTS_MAX = 1024;
 
 /** A server-sent-event body written as the reply is generated. */
 export function eventStream(onCancel: () => void) {
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
   let open = true;
   const ended: Array<() => void> = [];
-  const heartbeat = setInterval(() => write(': keep-alive\n\n'), HEARTBEAT_MS);
   const end = () => {
-    clearInterval(heartbeat);
     if (!open) return;
     open = false;
     for (const listener of ended.splice(0)) listener();
   };
-  const write = (text: string) => {
-    if (open) controller.enqueue(encoder.encode(text));
-  };
-  const body = new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-    },
-    cancel() {
+  const queue = createPushQueue<string>({
+    limit: UNREAD_EVENTS_MAX,
+    onStart: () => {},
+    // The client left (or was too slow, below): the generation stops.
+    onReturn: () => {
       end();
       onCancel();
     },
+  });
+  const leave = async () => void (await queue.items.return?.());
+  const write = (text: string) => {
+    if (open && !queue.push(text)) void leave();
+  };
+  const body = streamedBody({
+    next: async () => {
+      const item = await queue.items.next();
+      return item.done ? null : item.value;
+    },
+    cancel: leave,
+    keepAlive: EVENT_STREAM_KEEP_ALIVE,
   });
   return {
     body,
@@ -94,14 +101,8 @@ export function eventStream(onCancel: () => void) {
     /** Ends the stream; with done, after OpenAI's `data: [DONE]` line. */
     close(done: boolean) {
       if (done) write('data: [DONE]\n\n');
-      if (open) controller.close();
+      queue.end();
       end();
     },
   };
 }
-
-export const EVENT_STREAM_HEADERS = {
-  'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache, no-transform',
-  'X-Accel-Buffering': 'no',
-};

@@ -8,6 +8,7 @@
 import { AppError } from '../errors.ts';
 import { admitApiKey } from '../http/api-key-only.ts';
 import type { Surface } from '../http/edge.ts';
+import { EVENT_STREAM_HEADERS } from '../http/streamed-body.ts';
 import { readJsonBody } from '../rest/body.ts';
 import type { Logger } from '../log.ts';
 import { jsonResponse } from '../rest/envelope.ts';
@@ -16,7 +17,7 @@ import { PAGE_MAX } from '../services/validation.ts';
 import type { Services } from '../services/services.ts';
 import type { ApiKeyViewer } from '../services/viewer.ts';
 import { readChatRequest, type ChatRequest } from './chat-request.ts';
-import { chunks, completionBody, EVENT_STREAM_HEADERS, eventStream, type ReplyHeader } from './chat-reply.ts';
+import { chunks, completionBody, eventStream, type ReplyHeader } from './chat-reply.ts';
 import { internalErrorBody, modelNotFound, openAiErrorBody, openAiErrorResponse } from './errors.ts';
 
 export const OPENAI_PREFIX = '/v1';

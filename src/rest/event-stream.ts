@@ -9,7 +9,7 @@
 // generation of a reply it sent (its partial reply is stored as incomplete).
 import type { ExecutionResult } from 'graphql';
 import { statusOf } from '../errors.ts';
-import { streamedBody } from '../http/streamed-body.ts';
+import { EVENT_STREAM_HEADERS, EVENT_STREAM_KEEP_ALIVE, streamedBody } from '../http/streamed-body.ts';
 import { envelopeForErrors, failure, success } from './envelope.ts';
 
 /** The format above, for the API reference. */
@@ -17,9 +17,6 @@ export const EVENT_STREAM_FORMAT =
   'Server-sent events, each with an `id:`. `event: token` with `{"delta": "..."}` for each piece of the reply as it is generated; ' +
   'then `event: done` whose data is exactly the JSON reply (envelope included); or, when the reply fails after the stream began, ' +
   '`event: error` whose data is the error envelope. Comment lines (`: keep-alive`) may come between events.';
-
-/** Comment lines keep proxies from closing a stream that waits on a slow model. */
-const HEARTBEAT_MS = 15_000;
 
 type StreamResult = ExecutionResult<{ result: { __typename: string; event_id?: number; delta?: string } & Record<string, unknown> }>;
 
@@ -45,7 +42,9 @@ export function eventStreamResponse(
     return frame(lastId, event, data);
   };
   const finish = async () => void (await rest.return?.());
-  signal?.addEventListener('abort', () => void finish(), { once: true });
+  // A client that left before the response began ends the subscription at once.
+  if (signal?.aborted) void finish();
+  else signal?.addEventListener('abort', () => void finish(), { once: true });
 
   /** The next event's frame, or null at the end; results that carry nothing for REST clients (the stored user message) are skipped. */
   async function nextFrame(): Promise<string | null> {
@@ -69,13 +68,6 @@ export function eventStreamResponse(
     }
   }
 
-  const body = streamedBody({ next: nextFrame, cancel: finish, keepAlive: { chunk: ': keep-alive\n\n', everyMs: HEARTBEAT_MS } });
-  return new Response(body, {
-    status: 200,
-    headers: {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      'X-Accel-Buffering': 'no',
-    },
-  });
+  const body = streamedBody({ next: nextFrame, cancel: finish, keepAlive: EVENT_STREAM_KEEP_ALIVE });
+  return new Response(body, { status: 200, headers: EVENT_STREAM_HEADERS });
 }

@@ -3,28 +3,30 @@
 // A failure after the first line ends the stream with one last line, the
 // error envelope, since the status has already been sent.
 import type { ExecutionResult } from 'graphql';
+import { streamedBody } from '../http/streamed-body.ts';
 import { envelopeForErrors } from './envelope.ts';
 
 type Result = ExecutionResult<{ result: unknown }>;
 
-const encoder = new TextEncoder();
-const line = (value: unknown) => encoder.encode(`${JSON.stringify(value)}\n`);
+const line = (value: unknown) => `${JSON.stringify(value)}\n`;
 
 export function ndjsonResponse(first: IteratorResult<Result>, rest: AsyncIterator<Result>, filename: string, signal?: AbortSignal): Response {
   let pending: IteratorResult<Result> | null = first;
+  let failed = false;
   const finish = async () => void (await rest.return?.());
-  signal?.addEventListener('abort', () => void finish(), { once: true });
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const next = pending ?? (await rest.next());
+  // A client that left before the response began ends the subscription at once.
+  if (signal?.aborted) void finish();
+  else signal?.addEventListener('abort', () => void finish(), { once: true });
+  const body = streamedBody({
+    async next() {
+      if (failed) return null;
+      const item = pending ?? (await rest.next());
       pending = null;
-      if (next.done) return controller.close();
-      if (next.value.errors?.length) {
-        controller.enqueue(line(envelopeForErrors(next.value.errors)));
-        await finish();
-        return controller.close();
-      }
-      controller.enqueue(line(next.value.data!.result));
+      if (item.done) return null;
+      if (!item.value.errors?.length) return line(item.value.data!.result);
+      failed = true;
+      await finish();
+      return line(envelopeForErrors(item.value.errors));
     },
     cancel: finish,
   });
