@@ -7,6 +7,7 @@
 import type { Server } from 'node:http';
 import { createServerAdapter } from '@whatwg-node/server';
 import type { Redis } from 'ioredis';
+import { startBackground } from './background.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { createClientAddress } from './http/client-address.ts';
@@ -28,10 +29,7 @@ import { openAiSurface } from './openai/surface.ts';
 import { docsSurface } from './openapi/surface.ts';
 import { restSurface } from './rest/handler.ts';
 import { createChatEventBus } from './services/chat-events.ts';
-import { startJobWorker } from './services/jobs.ts';
 import { createServices } from './services/services.ts';
-import { startReplyRecovery } from './services/streaming-replies.ts';
-import { startWebhookSender } from './services/webhook-sender.ts';
 import { createYogaServer, GRAPHQL_PATH, type ServerContext } from './yoga.ts';
 
 export type AppDeps = {
@@ -54,22 +52,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
   const events = createChatEventBus({ redis, onError: (error) => logger.warn({ err: error }, 'Redis subscription failed: events from other instances are missed until it answers') });
   const stopping = new AbortController();
   const services = createServices({ prisma: db.prisma, llm, config, events, redis, stopping: stopping.signal, logger });
-  const worker = runJobs
-    ? startJobWorker({
-        queue: services.jobs,
-        handlers: { ingest: services.knowledge.ingest, embed: services.knowledge.embedPassages },
-        onGiveUp: services.knowledge.gaveUp,
-        // PGlite's folder is this process's alone (src/db/data-lock.ts).
-        exclusiveDatabase: db.kind === 'pglite',
-        logger,
-      })
-    : null;
-  // Deliveries are queued in the database: any instance that runs jobs sends them, in order per endpoint.
-  const webhookSender = runJobs
-    ? startWebhookSender({ prisma: db.prisma, webhooks: services.webhooks, allowHosts: config.webhookAllowHosts, onError: (error) => logger.error({ err: error }, 'webhook delivery failed') })
-    : null;
-  // Replies a killed process left "streaming" become "incomplete" (all of them with PGlite, stale ones with PostgreSQL).
-  const recovery = startReplyRecovery({ prisma: db.prisma, exclusiveDatabase: db.kind === 'pglite', logger });
+  const background = startBackground({ db, services, config, runJobs, logger });
   const budgets = { widgetPerHour: config.widgetRateLimitPerHour, addressPerHour: config.addressRateLimitPerHour, visitorPerHour: config.visitorRateLimitPerHour };
   const rateLimits = createRateLimits({ redis, budgets, onRefusal: metrics.rateLimitRefused });
   const gate = createGate({ services, rateLimits });
@@ -98,7 +81,7 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
     services,
     yoga,
     /** Resolves once replies left streaming by a stopped process are marked incomplete (a failure is logged, not thrown). */
-    ready: recovery.ready,
+    ready: background.ready,
     /** Serves GraphQL over WebSocket (graphql-ws) on this HTTP server, at /graphql. */
     attachWebSockets: (server: Server) =>
       attachWebSockets({ server, path: GRAPHQL_PATH, yoga, gate, cors, clientAddressOf, maxPayload: config.bodyMaxBytes }),
@@ -108,15 +91,11 @@ export function buildApp({ config, db, llm: client = createLlm({ host: config.ol
      */
     stopServing: async () => {
       stopping.abort();
-      const deadline = Date.now() + 10_000;
-      while ((services.generation.active > 0 || services.generation.waiting > 0) && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await services.generation.idle(10_000);
     },
     /** Stops background jobs and releases what the app holds beyond the database (the Redis subscriber of chat events). */
     close: async () => {
-      recovery.stop();
-      await Promise.all([worker?.stop(), webhookSender?.stop()]);
+      await background.stop();
       // A VACUUM cut short by closing the database would only be started again later.
       await services.knowledge.upkeepSettled();
       await services.replies.close();

@@ -44,6 +44,8 @@ export type GenerationSlots = {
   readonly waiting: number;
   /** One organization's replies being generated and waiting now. */
   usage(organizationId: string): { active: number; waiting: number };
+  /** Resolves once no reply is being generated or waiting, or after `timeoutMs`. */
+  idle(timeoutMs: number): Promise<void>;
 };
 
 type Entry = { grant: () => void };
@@ -162,6 +164,10 @@ export function createGenerationSlots(limits: GenerationSlotLimits): GenerationS
         waiting++;
         signal?.addEventListener('abort', onAbort, { once: true });
       });
+    },
+    async idle(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while ((active > 0 || waiting > 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     },
   };
 }
