@@ -1,5 +1,6 @@
-// Streamed response bodies (a reply's server-sent events) that the node:http
-// server writes straight to the socket. As a web ReadableStream, every chunk
+// Streamed response bodies (a reply's server-sent events, on the REST API and
+// the OpenAI-compatible one; an export's lines) that the node:http server
+// writes straight to the socket. As a web ReadableStream, every chunk
 // costs a pull, an enqueue, a read and the server adapter's pump reading it:
 // promises and queue bookkeeping on the main thread for each token of every
 // reply streaming, ahead of the token's one write. Written directly, a chunk is
