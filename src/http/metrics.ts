@@ -134,15 +134,6 @@ export function createMetrics({ prisma, generation }: MetricsSources) {
           const stream = llm.chatStream(request);
           const asked = performance.now();
           let first = 0;
-          async function* timed(): AsyncGenerator<ChatDelta> {
-            for await (const delta of stream) {
-              if (!first) {
-                first = performance.now();
-                firstToken.observe({ model: request.model }, (first - asked) / 1000);
-              }
-              yield delta;
-            }
-          }
           void stream.outcome.then(
             (outcome) => {
               const seconds = (performance.now() - first) / 1000;
@@ -150,7 +141,26 @@ export function createMetrics({ prisma, generation }: MetricsSources) {
             },
             () => {},
           );
-          return { outcome: stream.outcome, [Symbol.asyncIterator]: () => timed() } satisfies ChatStream;
+          return {
+            outcome: stream.outcome,
+            [Symbol.asyncIterator]() {
+              const deltas = stream[Symbol.asyncIterator]();
+              const firstNext = async (): Promise<IteratorResult<ChatDelta>> => {
+                const item = await deltas.next();
+                if (!item.done && !first) {
+                  first = performance.now();
+                  firstToken.observe({ model: request.model }, (first - asked) / 1000);
+                }
+                return item;
+              };
+              return {
+                // Only the first piece is timed: the pieces after it are the stream's own, with nothing added per token.
+                next: () => (first ? deltas.next() : firstNext()),
+                return: (value) => deltas.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
+                throw: (error) => deltas.throw?.(error) ?? Promise.reject(error),
+              };
+            },
+          } satisfies ChatStream;
         },
       };
     },
