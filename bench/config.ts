@@ -17,6 +17,11 @@ export type MessageLevel = {
   measureFrom: number;
   /** The targets that apply at this level (ms). */
   targets?: { preGenerationP50?: number; relayP50?: number; relayP99?: number };
+  /**
+   * Overrides the section's pace between tokens. 0: the model answers at once, so chats/s is what
+   * the gateways can carry rather than what the model's pace allows (scaleout's scaling ratio).
+   */
+  tokenDelayMs?: number;
 };
 
 export type BenchConfig = {
@@ -150,10 +155,15 @@ export function benchConfig(options: { smoke: boolean; runs?: number; cpuProfDir
       assistants: 20,
       tokenDelayMs: smoke ? 5 : 20,
       levels: smoke
-        ? [{ key: 'c4', label: '4 concurrent', chats: 4, rounds: 2, tokens: 4, staggered: true, measureFrom: 1 }]
+        ? [
+            { key: 'c4', label: '4 concurrent', chats: 4, rounds: 2, tokens: 4, staggered: true, measureFrom: 1 },
+            { key: 'c4max', label: '4 concurrent, unpaced', chats: 4, rounds: 2, tokens: 4, staggered: false, measureFrom: 1, tokenDelayMs: 0 },
+          ]
         : [
             { key: 'c10', label: '10 concurrent', chats: 10, rounds: 3, tokens: 32, staggered: true, measureFrom: 1 },
             { key: 'c50', label: '50 concurrent', chats: 50, rounds: 3, tokens: 32, staggered: true, measureFrom: 1 },
+            // As many chats as the instances carry: 50 at a time, each sent as soon as the last ended.
+            { key: 'c50max', label: '50 concurrent, unpaced', chats: 50, rounds: 6, tokens: 32, staggered: false, measureFrom: 1, tokenDelayMs: 0 },
           ],
       kill: smoke
         ? { tokens: 100, tokenDelayMs: 20, killAfterTokens: 60, watchAfterMs: 500, awaitIncomplete: false }

@@ -4,7 +4,9 @@
 //   - REST list throughput (GET /api/v1/assistants/, 20 rows) and p50/p99, and the scaling
 //     ratio throughput(N) / throughput(1), taken within one run;
 //   - REST SSE chats at 10 and 50 concurrent (the Ollama double in its own process, as the
-//     messages section): relay p50/p99, pre-generation p50, chats/s and its ratio;
+//     messages section): relay p50/p99, pre-generation p50 and chats/s; paced by the model, their
+//     chats/s stay what the pace allows whatever N is, so the chats' scaling ratio is taken on 50
+//     concurrent chats whose tokens come at once, each chat sent as soon as the last ended;
 //   - Redis commands per request and per chat, counted by Redis itself (lib/redis-counters.ts),
 //     and round trips, the commands the gateways' connections send (MONITOR, after the timed runs);
 //   - kill -9 of instance 2 while it streams a reply: instance 1's clients keep being served,
@@ -99,7 +101,7 @@ export async function scaleoutSection(config: BenchConfig, log: (line: string) =
       }
       for (let n = 2; n <= config.scaleout.instances; n++) {
         cluster.figures.add(`n${n}.list.scaling`, `REST list, ${n} instances: scaling ratio (throughput / 1 instance's)`, '×', listRps[n - 1] / listRps[0]);
-        for (const level of config.scaleout.levels) {
+        for (const level of config.scaleout.levels.filter((unpaced) => unpaced.tokenDelayMs === 0)) {
           const rates = chatRates.get(level.key)!;
           cluster.figures.add(`n${n}.${level.key}.scaling`, `SSE chats ${level.label}, ${n} instances: scaling ratio (chats/s / 1 instance's)`, '×', rates[n - 1] / rates[0]);
         }
@@ -273,7 +275,7 @@ async function createSessions(cluster: Cluster, assistantId: string, count: numb
  */
 async function runChats(cluster: Cluster, level: MessageLevel, sessions: string[], name: string): Promise<Array<SseChat & { round: number }>> {
   const { chats, rounds, tokens } = level;
-  const delay = cluster.config.scaleout.tokenDelayMs;
+  const delay = level.tokenDelayMs ?? cluster.config.scaleout.tokenDelayMs;
   await cluster.double.configure({ tokens, tokenDelayMs: delay });
   const stamp = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const replyMs = tokens * delay;
