@@ -41,7 +41,7 @@ Choose a password of at least twelve characters. Change your password whenever y
 `;
 
 /** Sends a multipart form as curl -F does. */
-async function upload(title: string, fileName: string, text: string) {
+async function upload(title: string, fileName: string, text: string, auth: Credentials = t.org) {
   const form = new FormData();
   form.append('title', title);
   form.append('file_type', 'md');
@@ -50,7 +50,7 @@ async function upload(title: string, fileName: string, text: string) {
   const response = await t.app.fetch(
     new Request('http://gateway.test/api/v1/knowledge/files/', {
       method: 'POST',
-      headers: { ...authHeaders(t.org), 'Content-Type': encoded.headers.get('content-type')! },
+      headers: { ...authHeaders(auth), 'Content-Type': encoded.headers.get('content-type')! },
       body: await encoded.arrayBuffer(),
     }),
   );
@@ -109,6 +109,43 @@ afterAll(async () => {
 });
 
 describe('POST /knowledge/search', () => {
+  test('a `#` comment in a code block of a Markdown file is not a heading: the passages after it keep their section', async () => {
+    const org = await t.createOrg('Docs with code');
+    const id = await upload(
+      'Deploy notes',
+      'deploy.md',
+      [
+        '```sh',
+        '# not a title: a comment',
+        'echo deploy',
+        '```',
+        '',
+        '# Deploy notes',
+        '',
+        '## Configuration',
+        '',
+        'Put the settings in a file named .env at the root of the project:',
+        '',
+        '```sh',
+        '# The database to use',
+        'DATABASE_URL=postgres://localhost/app',
+        '~~~',
+        '# still inside the block above',
+        '```',
+        '',
+        'The gateway reads the file once, when it starts; restart it after editing the file.',
+        '',
+      ].join('\n'),
+      org,
+    );
+    await ready('files', id, org);
+    const { body } = await search({ query: 'when does the gateway read the settings file, and must it restart after editing?' }, org);
+    const [first] = body.data.passages;
+    expect(first.text).toContain('restart it after editing');
+    expect(first.heading).toBe('Deploy notes > Configuration');
+    for (const passage of body.data.passages) expect(passage.heading).not.toMatch(/comment|database to use|still inside/i);
+  });
+
   test('a question worded like a document finds that document first, with the passage, its section and its score', async () => {
     const { status, body } = await search({ query: 'How long does international delivery take?', assistant_id: assistants.librarian });
     expect(status).toBe(200);

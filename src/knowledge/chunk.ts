@@ -20,7 +20,40 @@ export type ChunkOptions = {
 
 export const DEFAULT_CHUNKING: ChunkOptions = { targetChars: 900, maxChars: 1400, overlapChars: 150 };
 
-const HEADING = /^(#{1,6})\s+(.*)$/;
+/** An ATX heading: up to three spaces, then one to six #. */
+const HEADING = /^ {0,3}(#{1,6})\s+(.*)$/;
+/** The opening or closing line of a fenced code block. */
+const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+
+/**
+ * Reads a text line by line and says which lines are code in a fenced block
+ * (``` or ~~~, the fences included): a `#` there is a shell or Python comment,
+ * not a heading.
+ */
+export function fencedCode(): (line: string) => boolean {
+  let open: string | null = null;
+  return (line) => {
+    const fence = FENCE.exec(line)?.[1];
+    if (open === null) {
+      if (fence) open = fence;
+      return fence !== undefined;
+    }
+    // Closed by a fence of the same character, at least as long, with nothing after it.
+    if (fence && fence[0] === open[0] && fence.length >= open.length && line.trim() === fence) open = null;
+    return true;
+  };
+}
+
+/** The first top-level heading of a Markdown text, outside code blocks. */
+export function firstTitle(text: string): string | undefined {
+  const inCode = fencedCode();
+  for (const line of text.split(/\r?\n/)) {
+    if (inCode(line)) continue;
+    const heading = /^ {0,3}#[ \t]+(.+?)[ \t#]*$/.exec(line);
+    if (heading) return heading[1];
+  }
+  return undefined;
+}
 
 type Section = { heading: string; paragraphs: string[] };
 
@@ -34,8 +67,9 @@ function sections(text: string): Section[] {
     if (joined) current.paragraphs.push(joined);
     paragraph = [];
   };
+  const inCode = fencedCode();
   for (const line of text.replace(/\r\n?/g, '\n').split('\n')) {
-    const heading = HEADING.exec(line.trim());
+    const heading = inCode(line) ? null : HEADING.exec(line.trimEnd());
     if (heading) {
       endParagraph();
       if (current.paragraphs.length > 0) result.push(current);

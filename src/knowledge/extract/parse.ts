@@ -1,6 +1,7 @@
 // Runs inside the extraction worker: bytes of an already sniffed file in,
 // tidy text out, every failure as an ExtractionError. Parsers are imported
 // lazily so a CSV job does not pay for loading pdf.js.
+import { firstTitle } from '../chunk.ts';
 import { decodeText } from './sniff.ts';
 import { ExtractionError, type Extracted, type ExtractionLimits, type FileType } from './types.ts';
 
@@ -52,7 +53,7 @@ export async function countPages(bytes: Uint8Array, type: FileType): Promise<num
 
 function markdownToText(bytes: Uint8Array): Extracted {
   const text = decodeText(bytes);
-  const title = /^#[ \t]+(.+?)[ \t#]*$/m.exec(text)?.[1];
+  const title = firstTitle(text);
   return title ? { text, title } : { text };
 }
 
