@@ -274,6 +274,16 @@ describe('the CLI on an embedded PGlite data folder', () => {
     expect(await exists(dataDir)).toBe(false);
   });
 
+  test('an organization not found in a data folder no gateway runs on says which folder was read and what to set', async () => {
+    const temp = await tempDir('gateway-cli-test-');
+    cleanups.push(temp.remove);
+    const result = await cli(['key', 'list', '--org', '00000000-0000-4000-8000-000000000000'], { DATA_DIR: temp.dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/Organization "00000000-0000-4000-8000-000000000000" was not found/);
+    expect(result.stderr).toContain(`the embedded database in ${temp.dir}`);
+    expect(result.stderr).toMatch(/run the command with the DATA_DIR or DATABASE_URL the gateway uses/);
+  });
+
   test('the data folder stores only SHA-256 hashes of the secrets, never a secret itself', async () => {
     expect(await server!.stop()).toEqual({ code: 0, signal: null });
     expect(secrets.length).toBeGreaterThanOrEqual(5);

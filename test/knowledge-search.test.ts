@@ -328,6 +328,8 @@ describe('POST /knowledge/evaluations', () => {
       [{ cases: [{ question: 'Hours?' }] }, 'cases.0.expected_source_id', /required/],
       [{ cases: [{ ...one, expected: sources.hours }] }, 'cases.0.expected', /not a field/],
       [{ cases: [42] }, 'cases.0', /JSON object/],
+      // One case not in a list is not taken for a list of one.
+      [{ cases: one }, 'cases', /must be a list of cases, each \{"question", "expected_source_id"\}/],
     ];
     for (const [body, field, message] of cases) {
       const reply = await evaluate(body);
@@ -335,6 +337,10 @@ describe('POST /knowledge/evaluations', () => {
       expect(reply.body).toMatchObject({ status: 'error', status_code: 422 });
       expect(reply.body.data.errors).toEqual([{ field, message: expect.stringMatching(message) }]);
     }
+    // The cases alone, without the object around them.
+    const bare = await evaluate([one]);
+    expect(bare.status).toBe(400);
+    expect(bare.body.detail).toMatch(/must be a JSON object .*, not a list/);
     // Refused before any question is asked.
     t.ollama.requests.length = 0;
     expect((await evaluate({ cases: Array.from({ length: 501 }, () => one) })).status).toBe(422);

@@ -6,6 +6,7 @@
 import { connect } from 'node:net';
 import { ConfigError, loadConfig, type Config } from '../config.ts';
 import { acquireDataLock, DataLockedError } from '../db/data-lock.ts';
+import { AppError } from '../errors.ts';
 import { checkCommand, describeFailure, parseCommand, readCommandInput, runCommand, USAGE, type EvaluationInput } from './commands.ts';
 import { controlSocketPath, type ControlReply, type ControlRequest } from './control-socket.ts';
 import { textOf } from './text-output.ts';
@@ -51,7 +52,7 @@ async function locally(config: Config, argv: string[], input: EvaluationInput | 
         return { ok: true, result: await runCommand(services, argv, input) };
       } catch (error) {
         const failure = describeFailure(error);
-        return { ok: false, error: failure.message, usage: failure.usage };
+        return { ok: false, error: `${failure.message}${isNotFound(error) ? elsewhereHint(config) : ''}`, usage: failure.usage };
       }
     } finally {
       await db.close();
@@ -59,6 +60,14 @@ async function locally(config: Config, argv: string[], input: EvaluationInput | 
   } finally {
     await lock?.release();
   }
+}
+
+const isNotFound = (error: unknown) => error instanceof AppError && error.extensions.code === 'NOT_FOUND';
+
+/** Run without the gateway's settings, the CLI opens (and creates) a database of its own, where nothing is found. */
+function elsewhereHint(config: Config): string {
+  const where = config.databaseUrl ? 'the database at DATABASE_URL' : `the embedded database in ${config.dataDir}`;
+  return ` (This looked in ${where}, with no gateway running on it: run the command with the DATA_DIR or DATABASE_URL the gateway uses.)`;
 }
 
 function print(command: string, result: unknown, json: boolean) {

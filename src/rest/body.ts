@@ -148,7 +148,8 @@ export async function readJsonBody(request: Request, maxBytes: number, { optiona
     throw new AppError('BAD_REQUEST', `Malformed JSON in the request body (${(error as Error).message}).`);
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new AppError('BAD_REQUEST', 'The request body must be a JSON object, such as {"name": "Support Bot"}.');
+    const sent = Array.isArray(body) ? 'a list' : body === null ? 'null' : `a ${typeof body}`;
+    throw new AppError('BAD_REQUEST', `The request body must be a JSON object ({"field": value, ...}), not ${sent}.`);
   }
   return Object.fromEntries(Object.entries(body).map(([key, value]) => [camelCase(key), value]));
 }
