@@ -253,6 +253,20 @@ describe('WebSocket connection rules', () => {
   });
 });
 
+/** Waits until the model was told to stop the session's reply and the reply is stored as incomplete; returns it. */
+async function stoppedReply(sessionId: string, requestsBefore: number) {
+  const chat = t.ollama.requests.slice(requestsBefore).find((r) => r.path === '/api/chat')!;
+  await chat.settled;
+  expect(chat.aborted).toBe(true);
+  let stored: any;
+  for (let i = 0; i < 100 && stored?.status !== 'incomplete'; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    stored = (await t.json('GET', `/api/v1/sessions/${sessionId}/messages`)).body.data.items[1];
+  }
+  expect(stored).toMatchObject({ status: 'incomplete' });
+  return stored;
+}
+
 describe('server-sent events', () => {
   test('REST with Accept: text/event-stream streams token events and ends with the same reply as JSON', async () => {
     const sessionId = await newSession();
@@ -351,15 +365,7 @@ describe('server-sent events', () => {
         if (event.event === 'token') break;
       }
       controller.abort();
-      const chat = t.ollama.requests.slice(before).find((r) => r.path === '/api/chat')!;
-      await chat.settled;
-      expect(chat.aborted).toBe(true);
-      let stored: any;
-      for (let i = 0; i < 100 && stored?.status !== 'incomplete'; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        stored = (await t.json('GET', `/api/v1/sessions/${sessionId}/messages`)).body.data.items[1];
-      }
-      expect(stored).toMatchObject({ status: 'incomplete' });
+      await stoppedReply(sessionId, before);
     } finally {
       t.ollama.setBehavior({ tokenDelayMs: 0 });
     }
@@ -381,16 +387,7 @@ describe('server-sent events', () => {
       // The first bytes arrive, then the client reads nothing more.
       await new Promise((resolve) => socket.once('data', resolve));
       socket.pause();
-      const chat = t.ollama.requests.slice(before).find((r) => r.path === '/api/chat')!;
-      await chat.settled;
-      expect(chat.aborted).toBe(true);
-      let stored: any;
-      for (let i = 0; i < 100 && stored?.status !== 'incomplete'; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        stored = (await t.json('GET', `/api/v1/sessions/${sessionId}/messages`)).body.data.items[1];
-      }
-      expect(stored).toMatchObject({ status: 'incomplete' });
-      expect(stored.content).toMatch(/^w0:x+ w1:x+ w2:x+ /);
+      expect((await stoppedReply(sessionId, before)).content).toMatch(/^w0:x+ w1:x+ w2:x+ /);
     } finally {
       socket.destroy();
       t.ollama.setBehavior({ reply: REPLY });

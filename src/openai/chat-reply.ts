@@ -5,6 +5,7 @@
 // that carries finish_reason, so that the SDK's stream helpers, which merge
 // deltas into a message, end with message.sources too; and `conversation_id`,
 // the stored conversation that holds the exchange.
+import { UNREAD_EVENTS_MAX } from '../services/chat-events.ts';
 import type { Message } from '../services/chat.ts';
 import { sourcesOf, usageOf } from '../http/message-json.ts';
 import { EVENT_STREAM_KEEP_ALIVE, streamedBody } from '../http/streamed-body.ts';
@@ -56,9 +57,6 @@ export function chunks({ conversationId, model, created, includeUsage }: ChunkOp
     usage: (reply: Message) => ({ ...chunk({}, null), choices: [], usage: usageOf(reply) }),
   };
 }
-
-/** Pieces of a reply that may wait for a client too slow to take them; past that it gives up its reply. */
-const UNREAD_EVENTS_MAX = 1024;
 
 /** A server-sent-event body written as the reply is generated. */
 export function eventStream(onCancel: () => void) {

@@ -6,7 +6,7 @@
 // carries its `eventId`, the number the REST stream sends as `id:`.
 import type { Context } from '../context.ts';
 import { createPushQueue } from '../lib/push-queue.ts';
-import type { ChatEvent } from '../services/chat-events.ts';
+import { UNREAD_EVENTS_MAX, type ChatEvent } from '../services/chat-events.ts';
 import type { OpenedThread, Thread } from '../services/chat.ts';
 import { builder } from './builder.ts';
 import { asWritten, SendMessageInput } from './message.ts';
@@ -96,9 +96,6 @@ export const ChatEventRef = builder.unionType('ChatEvent', {
   types: [MessageReceived, MessageStarted, MessageDelta, MessageCompleted, MessageFailed, OperatorMessage, HandoffChanged],
   resolveType: (event) => typeNames[(event as ChatEvent).kind],
 });
-
-/** Pieces of the reply that may wait for a client too slow to take them; past that it gives up its reply. */
-const UNREAD_EVENTS_MAX = 1024;
 
 /**
  * Sends a message (once the subscriber first reads) and yields its events;

@@ -54,6 +54,13 @@ export function replyIdOf(event: ChatEvent): string | undefined {
   }
 }
 
+/**
+ * Pieces of a reply that may wait for a client too slow to take them, on any stream (REST,
+ * GraphQL, OpenAI-compatible); past that the client gives up its reply: the generation stops and
+ * what was generated is stored as incomplete.
+ */
+export const UNREAD_EVENTS_MAX = 1024;
+
 /** Whether the event is one of a reply's (numbered), not of the thread. */
 export const isReplyEvent = (event: ChatEvent): event is ReplyEvent => 'eventId' in event;
 
