@@ -45,7 +45,11 @@ describe('with PGlite in a real process', () => {
       expect(response.status).toBe(200);
       const received: Array<{ delta: string; at: number }> = [];
       let watched: any;
-      for await (const event of readEvents(response)) {
+      // Read without closing the stream: a client that left would have the reply stored as
+      // incomplete at once, before the kill this test is about.
+      const events = readEvents(response);
+      for (let item = await events.next(); !item.done; item = await events.next()) {
+        const event = item.value;
         if (event.event !== 'token') continue;
         received.push({ delta: JSON.parse(event.data).delta, at: performance.now() });
         if (received.length === 10) {
@@ -64,6 +68,7 @@ describe('with PGlite in a real process', () => {
       const killedAt = performance.now();
       const exit = await first.stop('SIGKILL');
       expect(exit.signal).toBe('SIGKILL');
+      await events.return(undefined);
 
       const second = await startServer(env);
       expect(second.stdout()).toMatch(/Marked 1 reply left streaming by a stopped process as incomplete/);

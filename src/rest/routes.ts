@@ -157,18 +157,13 @@ function knowledgeRoutes(path: keyof typeof KNOWLEDGE): Route[] {
   ];
 }
 
-/**
- * The objects of a list in the body (an evaluation's cases) with camelCase keys, as the top level;
- * items that are not objects are left for GraphQL to report. A value that is not a list is
- * refused here: GraphQL would take one object for a list of one and report its fields as the list's.
- */
-function camelItems(value: unknown, field: string, shape: string) {
-  if (value === undefined || value === null) return value;
-  if (!Array.isArray(value)) throw invalid([{ field, message: `must be a list of ${shape}` }]);
-  return value.map((item) =>
-    item !== null && typeof item === 'object' && !Array.isArray(item) ? Object.fromEntries(Object.entries(item).map(([key, v]) => [camelCase(key), v])) : item,
-  );
-}
+/** The objects of a list in the body (an evaluation's cases) with camelCase keys, as the top level; anything else is left for GraphQL to report. */
+const camelItems = (value: unknown) =>
+  Array.isArray(value)
+    ? value.map((item) =>
+        item !== null && typeof item === 'object' && !Array.isArray(item) ? Object.fromEntries(Object.entries(item).map(([key, v]) => [camelCase(key), v])) : item,
+      )
+    : value;
 
 /** Multipart fields arrive as text: a list of assistant ids may come comma-separated. */
 const idList = (value: unknown) => (typeof value === 'string' ? value.split(',').map((id) => id.trim()).filter(Boolean) : value);
@@ -519,7 +514,7 @@ export const routes: Route[] = [
     path: '/knowledge/evaluations',
     document: op.RestEvaluateKnowledgeDocument,
     body: true,
-    variables: ({ body }) => ({ input: { ...body, cases: camelItems(body.cases, 'cases', 'cases, each {"question", "expected_source_id"}') } }),
+    variables: ({ body }) => ({ input: { ...body, cases: camelItems(body.cases) } }),
     reply: ({ result }: op.RestEvaluateKnowledgeQuery) => ({
       status: 200,
       detail: `Evaluated ${result.total} question${result.total === 1 ? '' : 's'}: recall@1 ${result.recall_at_1}, recall@5 ${result.recall_at_5}, MRR ${result.mrr}`,
