@@ -33,7 +33,13 @@ const unread = new WeakMap<ReadableStream<Uint8Array>, () => ChunkSource | undef
 
 const encoder = new TextEncoder();
 
-export function streamedBody(source: ChunkSource): ReadableStream<Uint8Array> {
+/**
+ * `signal`: the request's. A client that leaves ends the source even if the body is never read or
+ * cancelled, at once if it has already left.
+ */
+export function streamedBody(source: ChunkSource, signal?: AbortSignal): ReadableStream<Uint8Array> {
+  if (signal?.aborted) void source.cancel();
+  else signal?.addEventListener('abort', () => void source.cancel(), { once: true });
   let taken = false;
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   const body = new ReadableStream<Uint8Array>(

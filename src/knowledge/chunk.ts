@@ -30,7 +30,7 @@ const FENCE = /^ {0,3}(`{3,}|~{3,})/;
  * (``` or ~~~, the fences included): a `#` there is a shell or Python comment,
  * not a heading.
  */
-export function fencedCode(): (line: string) => boolean {
+function fencedCode(): (line: string) => boolean {
   let open: string | null = null;
   return (line) => {
     const fence = FENCE.exec(line)?.[1];
@@ -48,9 +48,10 @@ export function fencedCode(): (line: string) => boolean {
 export function firstTitle(text: string): string | undefined {
   const inCode = fencedCode();
   for (const line of text.split(/\r?\n/)) {
-    if (inCode(line)) continue;
-    const heading = /^ {0,3}#[ \t]+(.+?)[ \t#]*$/.exec(line);
-    if (heading) return heading[1];
+    const heading = inCode(line) ? null : HEADING.exec(line.trimEnd());
+    // Without the closing #s a heading may end with.
+    const title = heading?.[1].length === 1 ? heading[2].replace(/[ \t#]+$/, '') : '';
+    if (title) return title;
   }
   return undefined;
 }

@@ -42,9 +42,6 @@ export function eventStreamResponse(
     return frame(lastId, event, data);
   };
   const finish = async () => void (await rest.return?.());
-  // A client that left before the response began ends the subscription at once.
-  if (signal?.aborted) void finish();
-  else signal?.addEventListener('abort', () => void finish(), { once: true });
 
   /** The next event's frame, or null at the end; results that carry nothing for REST clients (the stored user message) are skipped. */
   async function nextFrame(): Promise<string | null> {
@@ -68,6 +65,6 @@ export function eventStreamResponse(
     }
   }
 
-  const body = streamedBody({ next: nextFrame, cancel: finish, keepAlive: EVENT_STREAM_KEEP_ALIVE });
+  const body = streamedBody({ next: nextFrame, cancel: finish, keepAlive: EVENT_STREAM_KEEP_ALIVE }, signal);
   return new Response(body, { status: 200, headers: EVENT_STREAM_HEADERS });
 }

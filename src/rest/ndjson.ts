@@ -14,22 +14,17 @@ export function ndjsonResponse(first: IteratorResult<Result>, rest: AsyncIterato
   let pending: IteratorResult<Result> | null = first;
   let failed = false;
   const finish = async () => void (await rest.return?.());
-  // A client that left before the response began ends the subscription at once.
-  if (signal?.aborted) void finish();
-  else signal?.addEventListener('abort', () => void finish(), { once: true });
-  const body = streamedBody({
-    async next() {
-      if (failed) return null;
-      const item = pending ?? (await rest.next());
-      pending = null;
-      if (item.done) return null;
-      if (!item.value.errors?.length) return line(item.value.data!.result);
-      failed = true;
-      await finish();
-      return line(envelopeForErrors(item.value.errors));
-    },
-    cancel: finish,
-  });
+  async function next() {
+    if (failed) return null;
+    const item = pending ?? (await rest.next());
+    pending = null;
+    if (item.done) return null;
+    if (!item.value.errors?.length) return line(item.value.data!.result);
+    failed = true;
+    await finish();
+    return line(envelopeForErrors(item.value.errors));
+  }
+  const body = streamedBody({ next, cancel: finish }, signal);
   return new Response(body, {
     status: 200,
     headers: {
