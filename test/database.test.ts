@@ -84,7 +84,8 @@ describe('embedded PGlite', () => {
     }, 5);
     const started = performance.now();
     try {
-      await db.prisma.$queryRaw`SELECT count(*) FROM generate_series(1, 1000000) AS n WHERE n % 7 = 3`;
+      // Long enough on a fast machine too, so that a stalled event loop would show.
+      await db.prisma.$queryRaw`SELECT count(*) FROM generate_series(1, 3000000) AS n WHERE n % 7 = 3`;
     } finally {
       clearInterval(ticker);
     }
